@@ -1,0 +1,106 @@
+"""Settings: one pydantic-settings class with nested groups, read through get_settings()."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me"
+DEV_MEDIA_SECRET = "dev-only-media-secret-change-me"
+
+
+class DatabaseSettings(BaseModel):
+    url: str = "sqlite+aiosqlite:///./var/linli.db"
+    echo: bool = False
+    pool_size: int = 10
+    max_overflow: int = 20
+    # SQLite waits this long for the write lock instead of failing with "database is locked".
+    sqlite_busy_timeout_ms: int = 30_000
+
+
+class JwtSettings(BaseModel):
+    secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    access_ttl_seconds: int = 15 * 60
+    refresh_ttl_days: int = 30
+    issuer: str = "linli"
+
+
+class PasswordSettings(BaseModel):
+    # Argon2id parameters (RFC 9106 "second recommended option" by default); tests lower them.
+    time_cost: int = 3
+    memory_cost_kib: int = 64 * 1024
+    parallelism: int = 1
+
+
+class WeChatSettings(BaseModel):
+    client: Literal["fake", "http"] = "fake"
+    app_id: str = ""
+    app_secret: SecretStr = SecretStr("")
+    api_base: str = "https://api.weixin.qq.com"
+    timeout_seconds: float = 5.0
+    # A retried login with the same wx.login code returns the same account for this long
+    # instead of failing with 40163 (weak mobile networks retry).
+    login_code_reuse_seconds: int = 300
+
+
+class MediaSettings(BaseModel):
+    root: Path = Path("var/media")
+    max_bytes: int = 10 * 1024 * 1024
+    # 64 Mpx admits 48–50 Mpx phone photos (8064×6048 HEIC); the decoded RGB stays under ~200 MB.
+    max_pixels: int = 64_000_000
+    max_side: int = 2560
+    thumb_side: int = 360
+    jpeg_quality: int = 85
+    url_ttl_seconds: int = 3600
+    signing_secret: SecretStr = SecretStr(DEV_MEDIA_SECRET)
+
+
+class GeoSettings(BaseModel):
+    # A point outside every grid is given the nearest grid within this distance.
+    nearest_grid_max_meters: float = 300.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LINLI_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    # The conventional DATABASE_URL wins over LINLI_DATABASE__URL when both are set.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    database: DatabaseSettings = DatabaseSettings()
+    jwt: JwtSettings = JwtSettings()
+    password: PasswordSettings = PasswordSettings()
+    wechat: WeChatSettings = WeChatSettings()
+    media: MediaSettings = MediaSettings()
+    geo: GeoSettings = GeoSettings()
+
+    @model_validator(mode="after")
+    def _apply_database_url(self) -> "Settings":
+        if self.database_url:
+            self.database = self.database.model_copy(update={"url": self.database_url})
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> "Settings":
+        if self.env != "prod":
+            return self
+        problems = []
+        if self.jwt.secret.get_secret_value() in ("", DEV_JWT_SECRET) or len(self.jwt.secret) < 32:
+            problems.append("LINLI_JWT__SECRET must be set to a random value of at least 32 characters")
+        if self.media.signing_secret.get_secret_value() in ("", DEV_MEDIA_SECRET):
+            problems.append("LINLI_MEDIA__SIGNING_SECRET must be set")
+        if self.wechat.client == "fake":
+            problems.append("LINLI_WECHAT__CLIENT=fake is for development and tests only")
+        elif not self.wechat.app_id or not self.wechat.app_secret.get_secret_value():
+            problems.append("LINLI_WECHAT__APP_ID and LINLI_WECHAT__APP_SECRET are required")
+        if problems:
+            raise ValueError("unsafe production settings: " + "; ".join(problems))
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

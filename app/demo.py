@@ -1,0 +1,199 @@
+"""Demo data: 西一路街道 (Xincheng District, Xi'an) with its communities, grids and one account per role.
+
+Run with `python -m app.demo`. Idempotent: everything is looked up by its natural key (code,
+username, openid) and only what is missing is created, so re-running changes nothing.
+Grid boundaries follow the main streets of the area (北大街, 尚德路, 解放路, 西五路, 东新街) as
+approximate WGS-84 polygons; they are illustrative, not official boundaries.
+"""
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import CareCategory, Role
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.security import PasswordHashing
+from app.org.models import Building, Category, Community, Department, DepartmentCategory, Grid, Subdistrict
+from app.user.models import GridMember, User, UserIdentity, UserRole
+
+DEMO_PASSWORD = "linli2026"
+WECHAT = "wechat_mp"
+
+SUBDISTRICT = {"code": "xyl", "name": "西一路街道", "city": "西安市", "district": "新城区"}
+
+# West to east: three communities between 北大街 and 解放路, from 东/西新街 (south) to 西五路 (north).
+_LNG = [108.9468, 108.9518, 108.9568, 108.9618]
+_LAT = [34.2672, 34.2731, 34.2790]
+COMMUNITIES = [("xyl-xyl", "西一路社区"), ("xyl-sdl", "尚德路社区"), ("xyl-xxj", "西新街社区")]
+
+CATEGORIES = [
+    # code, name, priority (1 = most urgent), respond minutes, resolve hours
+    ("sanitation", "环境卫生", 3, 10, 24),
+    ("facility", "设施损坏", 2, 10, 72),
+    ("occupation", "占道/停车", 3, 10, 24),
+    ("noise", "噪音扰民", 4, 10, 24),
+    ("safety", "安全隐患", 1, 10, 12),
+    ("water_heating", "供水供暖", 2, 10, 24),
+    ("other", "其他", 5, 10, 72),
+]
+DEPARTMENTS = [
+    ("城市管理执法中队", "029-87000001", ["occupation", "sanitation"]),
+    ("环卫所", "029-87000002", ["sanitation"]),
+    ("自来水公司新城营业所", "029-87000003", ["water_heating"]),
+    ("热力公司新城分公司", "029-87000004", ["water_heating"]),
+    ("西一路派出所", "029-87000005", ["safety", "noise"]),
+    ("新城消防救援站", "029-87000006", ["safety"]),
+    ("房屋管理所", "029-87000007", ["facility"]),
+]
+BUILDINGS = {  # community code → (compound, building, grid number)
+    "xyl-xyl": [("西一路小区", "1号楼", 1), ("西一路小区", "2号楼", 1), ("省建三公司家属院", "3号楼", 3)],
+    "xyl-sdl": [("尚德苑", "1号楼", 1), ("尚德苑", "5号楼", 2), ("尚俭路小区", "2号楼", 4)],
+    "xyl-xxj": [("西新街小区", "6号楼", 1), ("革命公园东小区", "1号楼", 3)],
+}
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str | None
+    display_name: str
+    role: Role
+    scope: str | None = None  # community code, "subdistrict", or department name
+    openid: str | None = None
+    phone: str | None = None
+    grids: tuple[str, ...] = ()
+    part_time: bool = False
+    care: CareCategory | None = None
+    home: str | None = None  # community code
+    building: str | None = None
+
+
+ACCOUNTS = [
+    DemoAccount("admin", "平台管理员", Role.SUPERADMIN, phone="13800000001"),
+    DemoAccount("jd_admin", "王主任（街道）", Role.SUBDISTRICT_ADMIN, "subdistrict", phone="13800000002"),
+    DemoAccount("sq_xyl", "李书记（西一路社区）", Role.COMMUNITY_ADMIN, "xyl-xyl", phone="13800000003"),
+    DemoAccount("sq_sdl", "孙主任（尚德路社区）", Role.COMMUNITY_ADMIN, "xyl-sdl", phone="13800000004"),
+    DemoAccount("bm_cg", "赵队长（城管中队）", Role.DEPARTMENT_STAFF, "城市管理执法中队", phone="13800000005"),
+    DemoAccount("wg_zhang", "张网格", Role.GRID_WORKER, "xyl-xyl", openid="wg_zhang", phone="13800000006",
+                grids=("xyl-xyl-g1", "xyl-xyl-g2")),
+    DemoAccount("kd_li", "李师傅（快递员，兼职网格员）", Role.GRID_WORKER, "xyl-sdl", openid="courier_li",
+                phone="13800000007", grids=("xyl-sdl-g1", "xyl-sdl-g2"), part_time=True),
+    DemoAccount("lxj_wang", "王师傅（乐修匠）", Role.CRAFTSMAN, "subdistrict", openid="craftsman_wang",
+                phone="13800000008"),
+    DemoAccount("xt_chen", "陈老师（菜鸟学堂）", Role.TEACHER, "xyl-xyl", openid="teacher_chen", phone="13800000009"),
+    DemoAccount(None, "刘奶奶", Role.RESIDENT, openid="resident_liu", phone="13900000001",
+                care=CareCategory.LIVING_ALONE, home="xyl-xyl", building="1号楼"),
+    DemoAccount(None, "周大爷", Role.RESIDENT, openid="resident_zhou", phone="13900000002",
+                care=CareCategory.EMPTY_NEST, home="xyl-sdl", building="5号楼"),
+]
+
+
+def grid_polygon(col: int, row: int, quarter: int) -> dict[str, Any]:
+    """Quarter `quarter` (0..3, SW, SE, NW, NE) of the community strip `col`."""
+    west, east = _LNG[col], _LNG[col + 1]
+    mid_lng = round((west + east) / 2, 6)
+    south, north = _LAT[row], _LAT[row + 1]
+    x0, x1 = (west, mid_lng) if quarter % 2 == 0 else (mid_lng, east)
+    return {"type": "Polygon", "coordinates": [[[x0, south], [x1, south], [x1, north], [x0, north], [x0, south]]]}
+
+
+async def _get_or_add(session: AsyncSession, model: type, where: dict[str, Any], **fields: Any) -> Any:
+    stmt = select(model).filter_by(**where)
+    found = await session.scalar(stmt)
+    if found is None:
+        found = model(**where, **fields)
+        session.add(found)
+        await session.flush()
+    return found
+
+
+async def load_demo(session: AsyncSession, hasher: PasswordHashing) -> None:
+    """Create whatever part of the demo subdistrict is missing."""
+    sub = await _get_or_add(session, Subdistrict, {"code": SUBDISTRICT["code"]},
+                            **{k: v for k, v in SUBDISTRICT.items() if k != "code"})
+    communities: dict[str, Community] = {}
+    grids: dict[str, Grid] = {}
+    for col, (code, name) in enumerate(COMMUNITIES):
+        communities[code] = await _get_or_add(session, Community, {"code": code}, subdistrict_id=sub.id, name=name)
+        for n in range(1, 5):
+            row, quarter = (n - 1) // 2, (n - 1) % 2
+            gcode = f"{code}-g{n}"
+            grids[gcode] = await _get_or_add(session, Grid, {"code": gcode}, community_id=communities[code].id,
+                                             name=f"{name}第{n}网格", boundary=grid_polygon(col, row, quarter))
+    buildings: dict[tuple[str, str], Building] = {}
+    for ccode, items in BUILDINGS.items():
+        for compound, bname, gnum in items:
+            buildings[(ccode, bname)] = await _get_or_add(
+                session, Building, {"community_id": communities[ccode].id, "name": f"{compound}{bname}"},
+                compound=compound, grid_id=grids[f"{ccode}-g{gnum}"].id)
+    categories = {}
+    for code, name, priority, respond, resolve in CATEGORIES:
+        categories[code] = await _get_or_add(session, Category, {"subdistrict_id": sub.id, "code": code},
+                                             name=name, priority=priority, respond_minutes=respond,
+                                             resolve_hours=resolve)
+    departments = {}
+    for name, phone, cats in DEPARTMENTS:
+        dept = await _get_or_add(session, Department, {"subdistrict_id": sub.id, "name": name}, phone=phone)
+        departments[name] = dept
+        for cat in cats:
+            await _get_or_add(session, DepartmentCategory,
+                              {"department_id": dept.id, "category_id": categories[cat].id})
+    for acc in ACCOUNTS:
+        await _ensure_account(session, hasher, acc, sub.id, communities, departments, grids, buildings)
+
+
+async def _ensure_account(
+    session: AsyncSession, hasher: PasswordHashing, acc: DemoAccount, subdistrict_id: uuid.UUID,
+    communities: dict[str, Community], departments: dict[str, Department], grids: dict[str, Grid],
+    buildings: dict[tuple[str, str], Building],
+) -> None:
+    user = None
+    if acc.username:
+        user = await session.scalar(select(User).where(User.username == acc.username))
+    elif acc.openid:
+        identity = await session.scalar(select(UserIdentity).where(
+            UserIdentity.provider == WECHAT, UserIdentity.subject == acc.openid))
+        user = await session.get(User, identity.user_id) if identity else None
+    if user is not None:
+        return
+    home = communities[acc.home] if acc.home else None
+    building = buildings[(acc.home, acc.building)] if acc.home and acc.building else None
+    user = User(display_name=acc.display_name, username=acc.username, phone=acc.phone, care_category=acc.care,
+                password_hash=hasher.hash(DEMO_PASSWORD) if acc.username else None,
+                home_community_id=home.id if home else None, home_building_id=building.id if building else None,
+                address=building.name if building else "")
+    session.add(user)
+    await session.flush()
+    grant = UserRole(user_id=user.id, role=acc.role, is_part_time=acc.part_time)
+    if acc.scope == "subdistrict":
+        grant.subdistrict_id = subdistrict_id
+    elif acc.scope in communities:
+        grant.subdistrict_id, grant.community_id = subdistrict_id, communities[acc.scope].id
+    elif acc.scope in departments:
+        grant.subdistrict_id, grant.department_id = subdistrict_id, departments[acc.scope].id
+    session.add(grant)
+    if acc.openid:
+        session.add(UserIdentity(user_id=user.id, provider=WECHAT, subject=acc.openid))
+    for gcode in acc.grids:
+        session.add(GridMember(user_id=user.id, grid_id=grids[gcode].id))
+    await session.flush()
+
+
+async def main(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    engine = create_engine(settings.database)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await load_demo(session, PasswordHashing(settings.password))
+            await session.commit()
+    finally:
+        await engine.dispose()
+    print("demo data ready: 西一路街道 (see README for the demo accounts)")  # noqa: T201
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,104 @@
+"""Application factory."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app.api import build_api_router
+from app.auth.wechat import WeChatClient, build_wechat_client
+from app.core.clock import Clock, SystemClock
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import ErrorOut, ServiceUnavailable, install_error_handlers
+from app.core.security import PasswordHashing
+from app.media.router import file_router
+from app.media.storage import LocalStorage, Storage
+from app.org.service import GridIndexCache
+
+DESCRIPTION = """
+邻里（Linli）：党建引领基层治理的开放后端，服务于居民随手拍、乐修匠维修、菜鸟学堂和网格员 10 分钟响应。
+
+* 居民用微信登录（`POST /api/v1/auth/wechat/login`，开发环境的假微信接受 `ok:<openid>`），
+  把返回的 access_token 粘贴到 Authorize 的 AccessToken 中。
+* 工作人员用 Authorize 的用户名密码登录（演示账号见 README）。
+* 所有错误都返回 `{"code", "message", "details"}`，`code` 是稳定的机器可读错误码。
+"""
+
+
+class Health(BaseModel):
+    status: str
+
+
+class NotReady(ServiceUnavailable):
+    code = "service.database_unavailable"
+    message = "数据库暂时不可用"
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, wechat: WeChatClient | None = None,
+    storage: Storage | None = None,
+) -> FastAPI:
+    """Build the app; tests pass their own clock, WeChat client and storage."""
+    settings = settings or get_settings()
+    engine = create_engine(settings.database)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        close = getattr(app.state.wechat, "aclose", None)
+        if close is not None:
+            await close()
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Linli 邻里 API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.clock = clock or SystemClock()
+    app.state.wechat = wechat or build_wechat_client(settings.wechat)
+    app.state.hasher = PasswordHashing(settings.password)
+    app.state.storage = storage or LocalStorage(settings.media.root)
+    app.state.grid_index = GridIndexCache()
+
+    install_error_handlers(app)
+    app.include_router(build_api_router(settings))
+    app.include_router(file_router)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"], summary="进程存活")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, tags=["ops"], summary="可以服务（数据库可达）",
+             responses={503: {"model": ErrorOut}})
+    async def readyz() -> Health:
+        try:
+            async with app.state.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as err:
+            logging.getLogger("linli").warning("readiness check failed: %s", err)
+            raise NotReady() from None
+        return Health(status="ok")
+
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn app.main:app` builds the app on first access, so importing this module for
+    # create_app (tests, scripts) does not read the environment or open anything.
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)
