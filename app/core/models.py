@@ -9,6 +9,8 @@ from sqlalchemy import DateTime, Dialect, MetaData, String, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from app.core.clock import row_timestamp
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -64,8 +66,8 @@ class IdMixin:
 
 
 class TimestampMixin:
-    # Row bookkeeping comes from the database; business times come from the injected clock.
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
+    # Row bookkeeping; business times come from the injected clock.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=row_timestamp, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), server_default=func.now(), onupdate=func.now()
+        UTCDateTime(), default=row_timestamp, onupdate=row_timestamp, server_default=func.now()
     )

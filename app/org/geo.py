@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import prcoords
+import shapely
 from shapely import STRtree
 from shapely.geometry import MultiPolygon, Point, Polygon, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform
 from shapely.validation import explain_validity
 
 
@@ -50,11 +51,12 @@ def from_wgs84(lat: float, lng: float, system: CoordSystem) -> tuple[float, floa
 
 
 def _convert_geometry(geom: BaseGeometry, fn: Any) -> BaseGeometry:
-    def _xy(x: Any, y: Any, z: Any = None) -> Any:
-        pairs = [fn(lat, lng) for lng, lat in zip(x, y, strict=True)]
-        return [p[1] for p in pairs], [p[0] for p in pairs]
+    """Apply fn(lat, lng) -> (lat, lng) to every vertex."""
 
-    return transform(_xy, geom)
+    def _xy(coords: np.ndarray) -> np.ndarray:
+        return np.array([fn(lat, lng)[::-1] for lng, lat in coords], dtype=float).reshape(coords.shape)
+
+    return shapely.transform(geom, _xy)
 
 
 def parse_boundary(geojson: dict[str, Any], system: CoordSystem) -> dict[str, Any]:
@@ -141,7 +143,7 @@ class GridIndex:
         return len(self._grids)
 
     def _project(self, geom: BaseGeometry) -> BaseGeometry:
-        return transform(lambda x, y, z=None: (x * self._kx, y * _M_PER_DEG_LAT), geom)
+        return shapely.transform(geom, lambda c: c * np.array([self._kx, _M_PER_DEG_LAT]))
 
     def locate(self, lat: float, lng: float, *, max_distance_m: float) -> GridMatch | None:
         """The grid containing the WGS-84 point (a boundary counts as inside), else the nearest
