@@ -77,18 +77,59 @@ ACCOUNTS = [
     DemoAccount("jd_admin", "王主任（街道）", Role.SUBDISTRICT_ADMIN, "subdistrict", phone="13800000002"),
     DemoAccount("sq_xyl", "李书记（西一路社区）", Role.COMMUNITY_ADMIN, "xyl-xyl", phone="13800000003"),
     DemoAccount("sq_sdl", "孙主任（尚德路社区）", Role.COMMUNITY_ADMIN, "xyl-sdl", phone="13800000004"),
-    DemoAccount("bm_cg", "赵队长（城管中队）", Role.DEPARTMENT_STAFF, "城市管理执法中队", phone="13800000005"),
-    DemoAccount("wg_zhang", "张网格", Role.GRID_WORKER, "xyl-xyl", openid="wg_zhang", phone="13800000006",
-                grids=("xyl-xyl-g1", "xyl-xyl-g2")),
-    DemoAccount("kd_li", "李师傅（快递员，兼职网格员）", Role.GRID_WORKER, "xyl-sdl", openid="courier_li",
-                phone="13800000007", grids=("xyl-sdl-g1", "xyl-sdl-g2"), part_time=True),
-    DemoAccount("lxj_wang", "王师傅（乐修匠）", Role.CRAFTSMAN, "subdistrict", openid="craftsman_wang",
-                phone="13800000008"),
-    DemoAccount("xt_chen", "陈老师（菜鸟学堂）", Role.TEACHER, "xyl-xyl", openid="teacher_chen", phone="13800000009"),
-    DemoAccount(None, "刘奶奶", Role.RESIDENT, openid="resident_liu", phone="13900000001",
-                care=CareCategory.LIVING_ALONE, home="xyl-xyl", building="1号楼"),
-    DemoAccount(None, "周大爷", Role.RESIDENT, openid="resident_zhou", phone="13900000002",
-                care=CareCategory.EMPTY_NEST, home="xyl-sdl", building="5号楼"),
+    DemoAccount(
+        "bm_cg", "赵队长（城管中队）", Role.DEPARTMENT_STAFF, "城市管理执法中队", phone="13800000005"
+    ),
+    DemoAccount(
+        "wg_zhang",
+        "张网格",
+        Role.GRID_WORKER,
+        "xyl-xyl",
+        openid="wg_zhang",
+        phone="13800000006",
+        grids=("xyl-xyl-g1", "xyl-xyl-g2"),
+    ),
+    DemoAccount(
+        "kd_li",
+        "李师傅（快递员，兼职网格员）",
+        Role.GRID_WORKER,
+        "xyl-sdl",
+        openid="courier_li",
+        phone="13800000007",
+        grids=("xyl-sdl-g1", "xyl-sdl-g2"),
+        part_time=True,
+    ),
+    DemoAccount(
+        "lxj_wang",
+        "王师傅（乐修匠）",
+        Role.CRAFTSMAN,
+        "subdistrict",
+        openid="craftsman_wang",
+        phone="13800000008",
+    ),
+    DemoAccount(
+        "xt_chen", "陈老师（菜鸟学堂）", Role.TEACHER, "xyl-xyl", openid="teacher_chen", phone="13800000009"
+    ),
+    DemoAccount(
+        None,
+        "刘奶奶",
+        Role.RESIDENT,
+        openid="resident_liu",
+        phone="13900000001",
+        care=CareCategory.LIVING_ALONE,
+        home="xyl-xyl",
+        building="1号楼",
+    ),
+    DemoAccount(
+        None,
+        "周大爷",
+        Role.RESIDENT,
+        openid="resident_zhou",
+        phone="13900000002",
+        care=CareCategory.EMPTY_NEST,
+        home="xyl-sdl",
+        building="5号楼",
+    ),
 ]
 
 
@@ -98,7 +139,10 @@ def grid_polygon(col: int, row: int, quarter: int) -> dict[str, Any]:
     mid_lng = round((west + east) / 2, 6)
     south, north = _LAT[row], _LAT[row + 1]
     x0, x1 = (west, mid_lng) if quarter % 2 == 0 else (mid_lng, east)
-    return {"type": "Polygon", "coordinates": [[[x0, south], [x1, south], [x1, north], [x0, north], [x0, south]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[x0, south], [x1, south], [x1, north], [x0, north], [x0, south]]],
+    }
 
 
 async def _get_or_add(session: AsyncSession, model: type, where: dict[str, Any], **fields: Any) -> Any:
@@ -113,59 +157,94 @@ async def _get_or_add(session: AsyncSession, model: type, where: dict[str, Any],
 
 async def load_demo(session: AsyncSession, hasher: PasswordHashing) -> None:
     """Create whatever part of the demo subdistrict is missing."""
-    sub = await _get_or_add(session, Subdistrict, {"code": SUBDISTRICT["code"]},
-                            **{k: v for k, v in SUBDISTRICT.items() if k != "code"})
+    sub = await _get_or_add(
+        session,
+        Subdistrict,
+        {"code": SUBDISTRICT["code"]},
+        **{k: v for k, v in SUBDISTRICT.items() if k != "code"},
+    )
     communities: dict[str, Community] = {}
     grids: dict[str, Grid] = {}
     for col, (code, name) in enumerate(COMMUNITIES):
-        communities[code] = await _get_or_add(session, Community, {"code": code}, subdistrict_id=sub.id, name=name)
+        communities[code] = await _get_or_add(
+            session, Community, {"code": code}, subdistrict_id=sub.id, name=name
+        )
         for n in range(1, 5):
             row, quarter = (n - 1) // 2, (n - 1) % 2
             gcode = f"{code}-g{n}"
-            grids[gcode] = await _get_or_add(session, Grid, {"code": gcode}, community_id=communities[code].id,
-                                             name=f"{name}第{n}网格", boundary=grid_polygon(col, row, quarter))
+            grids[gcode] = await _get_or_add(
+                session,
+                Grid,
+                {"code": gcode},
+                community_id=communities[code].id,
+                name=f"{name}第{n}网格",
+                boundary=grid_polygon(col, row, quarter),
+            )
     buildings: dict[tuple[str, str], Building] = {}
     for ccode, items in BUILDINGS.items():
         for compound, bname, gnum in items:
             buildings[(ccode, bname)] = await _get_or_add(
-                session, Building, {"community_id": communities[ccode].id, "name": f"{compound}{bname}"},
-                compound=compound, grid_id=grids[f"{ccode}-g{gnum}"].id)
+                session,
+                Building,
+                {"community_id": communities[ccode].id, "name": f"{compound}{bname}"},
+                compound=compound,
+                grid_id=grids[f"{ccode}-g{gnum}"].id,
+            )
     categories = {}
     for code, name, priority, respond, resolve in CATEGORIES:
-        categories[code] = await _get_or_add(session, Category, {"subdistrict_id": sub.id, "code": code},
-                                             name=name, priority=priority, respond_minutes=respond,
-                                             resolve_hours=resolve)
+        categories[code] = await _get_or_add(
+            session,
+            Category,
+            {"subdistrict_id": sub.id, "code": code},
+            name=name,
+            priority=priority,
+            respond_minutes=respond,
+            resolve_hours=resolve,
+        )
     departments = {}
     for name, phone, cats in DEPARTMENTS:
         dept = await _get_or_add(session, Department, {"subdistrict_id": sub.id, "name": name}, phone=phone)
         departments[name] = dept
         for cat in cats:
-            await _get_or_add(session, DepartmentCategory,
-                              {"department_id": dept.id, "category_id": categories[cat].id})
+            await _get_or_add(
+                session, DepartmentCategory, {"department_id": dept.id, "category_id": categories[cat].id}
+            )
     for acc in ACCOUNTS:
         await _ensure_account(session, hasher, acc, sub.id, communities, departments, grids, buildings)
 
 
 async def _ensure_account(
-    session: AsyncSession, hasher: PasswordHashing, acc: DemoAccount, subdistrict_id: uuid.UUID,
-    communities: dict[str, Community], departments: dict[str, Department], grids: dict[str, Grid],
+    session: AsyncSession,
+    hasher: PasswordHashing,
+    acc: DemoAccount,
+    subdistrict_id: uuid.UUID,
+    communities: dict[str, Community],
+    departments: dict[str, Department],
+    grids: dict[str, Grid],
     buildings: dict[tuple[str, str], Building],
 ) -> None:
     user = None
     if acc.username:
         user = await session.scalar(select(User).where(User.username == acc.username))
     elif acc.openid:
-        identity = await session.scalar(select(UserIdentity).where(
-            UserIdentity.provider == WECHAT, UserIdentity.subject == acc.openid))
+        identity = await session.scalar(
+            select(UserIdentity).where(UserIdentity.provider == WECHAT, UserIdentity.subject == acc.openid)
+        )
         user = await session.get(User, identity.user_id) if identity else None
     if user is not None:
         return
     home = communities[acc.home] if acc.home else None
     building = buildings[(acc.home, acc.building)] if acc.home and acc.building else None
-    user = User(display_name=acc.display_name, username=acc.username, phone=acc.phone, care_category=acc.care,
-                password_hash=hasher.hash(DEMO_PASSWORD) if acc.username else None,
-                home_community_id=home.id if home else None, home_building_id=building.id if building else None,
-                address=building.name if building else "")
+    user = User(
+        display_name=acc.display_name,
+        username=acc.username,
+        phone=acc.phone,
+        care_category=acc.care,
+        password_hash=hasher.hash(DEMO_PASSWORD) if acc.username else None,
+        home_community_id=home.id if home else None,
+        home_building_id=building.id if building else None,
+        address=building.name if building else "",
+    )
     session.add(user)
     await session.flush()
     grant = UserRole(user_id=user.id, role=acc.role, is_part_time=acc.part_time)

@@ -9,12 +9,13 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.api import build_api_router
+from app.api import body_limit_for, build_api_router
 from app.auth.wechat import WeChatClient, build_wechat_client
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ErrorOut, ServiceUnavailable, install_error_handlers
+from app.core.limits import BodySizeLimit
 from app.core.security import PasswordHashing
 from app.media.router import file_router
 from app.media.storage import LocalStorage, Storage
@@ -44,7 +45,10 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, wechat: WeChatClient | None = None,
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    wechat: WeChatClient | None = None,
     storage: Storage | None = None,
 ) -> FastAPI:
     """Build the app; tests pass their own clock, WeChat client and storage."""
@@ -60,7 +64,10 @@ def create_app(
         await engine.dispose()
 
     app = FastAPI(
-        title="Linli 邻里 API", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        title="Linli 邻里 API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},
     )
@@ -74,15 +81,21 @@ def create_app(
     app.state.grid_index = GridIndexCache()
 
     install_error_handlers(app)
-    app.include_router(build_api_router(settings))
+    app.include_router(build_api_router())
+    app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings))
     app.include_router(file_router)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="进程存活")
     async def healthz() -> Health:
         return Health(status="ok")
 
-    @app.get("/readyz", response_model=Health, tags=["ops"], summary="可以服务（数据库可达）",
-             responses={503: {"model": ErrorOut}})
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["ops"],
+        summary="可以服务（数据库可达）",
+        responses={503: {"model": ErrorOut}},
+    )
     async def readyz() -> Health:
         try:
             async with app.state.sessionmaker() as session:

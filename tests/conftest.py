@@ -19,7 +19,7 @@ from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
 from app.media.storage import InMemoryStorage
-from tests.dbutil import TestDatabases
+from tests.dbutil import DatabaseFactory
 from tests.fakes import FrozenClock
 
 PG_URL = os.environ.get("LINLI_TEST_POSTGRES_URL")
@@ -39,21 +39,24 @@ def make_settings(url: str, tmp: Path | None = None, **overrides: object) -> Set
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def databases(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+def databases(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseFactory]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    dbs = TestDatabases(request.param, workdir=tmp_path_factory.mktemp(f"db_{request.param}"),
-                        pg_url=PG_URL, worker=worker)
+    dbs = DatabaseFactory(
+        request.param, workdir=tmp_path_factory.mktemp(f"db_{request.param}"), pg_url=PG_URL, worker=worker
+    )
     yield dbs
     dbs.drop_all()
 
 
 @pytest.fixture(scope="session")
-def backend(databases: TestDatabases) -> str:
+def backend(databases: DatabaseFactory) -> str:
     return databases.backend
 
 
 @pytest.fixture(scope="session")
-def database_url(databases: TestDatabases) -> str:
+def database_url(databases: DatabaseFactory) -> str:
     return databases.copy()
 
 
@@ -74,7 +77,9 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 @pytest.fixture
 def maker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint")
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
 
 
 @pytest.fixture
@@ -100,8 +105,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, maker: async_sessionmaker[AsyncSession], clock: FrozenClock,
-        storage: InMemoryStorage):  # type: ignore[no-untyped-def]
+def app(
+    settings: Settings, maker: async_sessionmaker[AsyncSession], clock: FrozenClock, storage: InMemoryStorage
+):  # type: ignore[no-untyped-def]
     application = create_app(settings, clock=clock, wechat=FakeWeChatClient(), storage=storage)
     application.state.sessionmaker = maker
     return application

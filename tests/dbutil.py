@@ -2,8 +2,8 @@
 
 import asyncio
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -45,7 +45,7 @@ async def _pg_exec(base_url: str, *statements: str) -> None:
         await conn.close()
 
 
-class TestDatabases:
+class DatabaseFactory:
     """Creates databases for one backend; every one is a copy of a migrated template."""
 
     def __init__(self, backend: str, *, workdir: Path, pg_url: str | None, worker: str) -> None:
@@ -62,7 +62,10 @@ class TestDatabases:
             return f"sqlite+aiosqlite:///{self.workdir / f'{name}.db'}"
         assert self.pg_url
         db = f"{self.prefix}_{name}"
-        in_thread(asyncio.run, _pg_exec(self.pg_url, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)', f'CREATE DATABASE "{db}"'))
+        in_thread(
+            asyncio.run,
+            _pg_exec(self.pg_url, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)', f'CREATE DATABASE "{db}"'),
+        )
         self._created.append(db)
         return make_url(self.pg_url).set(database=db).render_as_string(hide_password=False)
 
@@ -86,5 +89,10 @@ class TestDatabases:
 
     def drop_all(self) -> None:
         if self.backend == "postgresql" and self._created:
-            in_thread(asyncio.run, _pg_exec(self.pg_url, *(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'
-                                                for db in reversed(self._created))))
+            in_thread(
+                asyncio.run,
+                _pg_exec(
+                    self.pg_url,
+                    *(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)' for db in reversed(self._created)),
+                ),
+            )

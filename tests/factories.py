@@ -19,8 +19,12 @@ _seq = itertools.count(1)
 
 def square(lng: float, lat: float, size: float = 0.004) -> dict[str, Any]:
     """A square GeoJSON polygon with its south-west corner at (lng, lat), WGS-84."""
-    return {"type": "Polygon", "coordinates": [[[lng, lat], [lng + size, lat], [lng + size, lat + size],
-                                                [lng, lat + size], [lng, lat]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [
+            [[lng, lat], [lng + size, lat], [lng + size, lat + size], [lng, lat + size], [lng, lat]]
+        ],
+    }
 
 
 async def make_subdistrict(session: AsyncSession, **kw: Any) -> Subdistrict:
@@ -33,17 +37,25 @@ async def make_subdistrict(session: AsyncSession, **kw: Any) -> Subdistrict:
 
 async def make_community(session: AsyncSession, subdistrict: Subdistrict, **kw: Any) -> Community:
     n = next(_seq)
-    row = Community(subdistrict_id=subdistrict.id, code=kw.pop("code", f"c{n}"), name=kw.pop("name", f"社区{n}"), **kw)
+    row = Community(
+        subdistrict_id=subdistrict.id, code=kw.pop("code", f"c{n}"), name=kw.pop("name", f"社区{n}"), **kw
+    )
     session.add(row)
     await session.flush()
     return row
 
 
-async def make_grid(session: AsyncSession, community: Community, boundary: dict[str, Any] | None = None,
-                    **kw: Any) -> Grid:
+async def make_grid(
+    session: AsyncSession, community: Community, boundary: dict[str, Any] | None = None, **kw: Any
+) -> Grid:
     n = next(_seq)
-    row = Grid(community_id=community.id, code=kw.pop("code", f"g{n}"), name=kw.pop("name", f"网格{n}"),
-               boundary=boundary or square(108.95, 34.27), **kw)
+    row = Grid(
+        community_id=community.id,
+        code=kw.pop("code", f"g{n}"),
+        name=kw.pop("name", f"网格{n}"),
+        boundary=boundary or square(108.95, 34.27),
+        **kw,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -65,24 +77,37 @@ async def make_department(session: AsyncSession, subdistrict: Subdistrict, **kw:
 
 async def make_category(session: AsyncSession, subdistrict: Subdistrict, **kw: Any) -> Category:
     n = next(_seq)
-    row = Category(subdistrict_id=subdistrict.id, code=kw.pop("code", f"cat{n}"), name=kw.pop("name", f"分类{n}"),
-                   **kw)
+    row = Category(
+        subdistrict_id=subdistrict.id, code=kw.pop("code", f"cat{n}"), name=kw.pop("name", f"分类{n}"), **kw
+    )
     session.add(row)
     await session.flush()
     return row
 
 
 async def make_user(
-    session: AsyncSession, *roles: tuple[Role, Any] | Role, hasher: security.PasswordHashing | None = None,
-    password: str | None = None, openid: str | None = None, grids: tuple[Grid, ...] = (),
-    phone: str | None = None, home: Community | None = None, care: CareCategory | None = None,
-    part_time: bool = False, **kw: Any,
+    session: AsyncSession,
+    *roles: tuple[Role, Any] | Role,
+    hasher: security.PasswordHashing | None = None,
+    password: str | None = None,
+    openid: str | None = None,
+    grids: tuple[Grid, ...] = (),
+    phone: str | None = None,
+    home: Community | None = None,
+    care: CareCategory | None = None,
+    part_time: bool = False,
+    **kw: Any,
 ) -> User:
     """A user with role grants; a grant is a Role, or (Role, scope object) where the scope is a
     Subdistrict, Community or Department."""
     n = next(_seq)
-    user = User(display_name=kw.pop("display_name", f"用户{n}"), phone=phone,
-                home_community_id=home.id if home else None, care_category=care, **kw)
+    user = User(
+        display_name=kw.pop("display_name", f"用户{n}"),
+        phone=phone,
+        home_community_id=home.id if home else None,
+        care_category=care,
+        **kw,
+    )
     if password is not None:
         assert hasher is not None
         user.username = user.username or f"user{n}"
@@ -109,8 +134,9 @@ async def make_user(
 
 def bearer(settings: Settings, clock: FrozenClock, user: User) -> dict[str, str]:
     """Authorization header with a real access token for `user`, minted at the clock's time."""
-    token = security.create_access_token(settings.jwt, user_id=user.id, token_version=user.token_version,
-                                         now=clock.now())
+    token = security.create_access_token(
+        settings.jwt, user_id=user.id, token_version=user.token_version, now=clock.now()
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -148,20 +174,36 @@ async def make_world(session: AsyncSession) -> World:
     g3 = await make_grid(session, c3, square(108.990, 34.300))
     dept = await make_department(session, s1)
     world = World(
-        s1=s1, s2=s2, c1=c1, c2=c2, c3=c3, g1=g1, g2=g2, g3=g3, dept=dept,
+        s1=s1,
+        s2=s2,
+        c1=c1,
+        c2=c2,
+        c3=c3,
+        g1=g1,
+        g2=g2,
+        g3=g3,
+        dept=dept,
         superadmin=await make_user(session, Role.SUPERADMIN, display_name="超管"),
         sub_admin=await make_user(session, (Role.SUBDISTRICT_ADMIN, s1), display_name="街道管理员"),
         c1_admin=await make_user(session, (Role.COMMUNITY_ADMIN, c1), display_name="C1 管理员"),
         c2_admin=await make_user(session, (Role.COMMUNITY_ADMIN, c2), display_name="C2 管理员"),
         s2_admin=await make_user(session, (Role.SUBDISTRICT_ADMIN, s2), display_name="S2 管理员"),
-        worker=await make_user(session, (Role.GRID_WORKER, c1), grids=(g1,), phone="13700001111",
-                               display_name="网格员"),
+        worker=await make_user(
+            session, (Role.GRID_WORKER, c1), grids=(g1,), phone="13700001111", display_name="网格员"
+        ),
         dept_staff=await make_user(session, (Role.DEPARTMENT_STAFF, dept), display_name="部门人员"),
-        resident=await make_user(session, Role.RESIDENT, home=c1, phone="13912345678",
-                                 care=CareCategory.LIVING_ALONE, address="西一路小区1号楼2单元301",
-                                 display_name="居民甲"),
-        other_resident=await make_user(session, Role.RESIDENT, home=c3, phone="13987654321",
-                                       display_name="居民乙"),
+        resident=await make_user(
+            session,
+            Role.RESIDENT,
+            home=c1,
+            phone="13912345678",
+            care=CareCategory.LIVING_ALONE,
+            address="西一路小区1号楼2单元301",
+            display_name="居民甲",
+        ),
+        other_resident=await make_user(
+            session, Role.RESIDENT, home=c3, phone="13987654321", display_name="居民乙"
+        ),
     )
     await session.commit()
     return world

@@ -18,11 +18,14 @@ from app.user.models import GridMember, User, UserRole
 # Two ways to authorize in /docs: staff log in with a password; anyone can paste an access
 # token (for example one returned by the WeChat login). Both read the same Authorization header.
 password_scheme = OAuth2PasswordBearer(
-    tokenUrl="/api/v1/auth/token", auto_error=False, scheme_name="PasswordLogin",
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    scheme_name="PasswordLogin",
     description="工作人员用户名和密码登录",
 )
-bearer_scheme = HTTPBearer(auto_error=False, scheme_name="AccessToken",
-                           description="粘贴登录接口返回的 access_token（例如微信登录）")
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="AccessToken", description="粘贴登录接口返回的 access_token（例如微信登录）"
+)
 
 
 async def get_current_user(
@@ -55,7 +58,9 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 async def get_current_actor(request: Request, user: CurrentUser, session: SessionDep) -> Actor:
     """The caller with the scopes of every role they hold."""
     grants = list(await session.scalars(select(UserRole).where(UserRole.user_id == user.id)))
-    grid_ids = frozenset(await session.scalars(select(GridMember.grid_id).where(GridMember.user_id == user.id)))
+    grid_ids = frozenset(
+        await session.scalars(select(GridMember.grid_id).where(GridMember.user_id == user.id))
+    )
 
     def ids(role: Role, attr: str) -> frozenset:
         return frozenset(getattr(g, attr) for g in grants if g.role is role and getattr(g, attr) is not None)

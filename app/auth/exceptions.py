@@ -1,5 +1,7 @@
 """Authentication errors (stable codes, Chinese messages)."""
 
+from typing import ClassVar
+
 from app.core.errors import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 
 
@@ -57,7 +59,7 @@ class WeChatUserBlocked(Forbidden):
 class WeChatRateLimited(TooManyRequests):
     code = "auth.wechat_rate_limited"
     message = "登录太频繁，请一分钟后再试"
-    headers = {"Retry-After": "60"}
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "60"}
 
 
 class WeChatUnavailable(ServiceUnavailable):

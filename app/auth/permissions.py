@@ -42,7 +42,9 @@ GRANTABLE: dict[Role, frozenset[Role]] = {
     Role.COMMUNITY_ADMIN: frozenset({Role.RESIDENT, Role.GRID_WORKER, Role.CRAFTSMAN, Role.TEACHER}),
 }
 
-STAFF_ROLES = frozenset({Role.COMMUNITY_ADMIN, Role.SUBDISTRICT_ADMIN, Role.DEPARTMENT_STAFF, Role.SUPERADMIN})
+STAFF_ROLES = frozenset(
+    {Role.COMMUNITY_ADMIN, Role.SUBDISTRICT_ADMIN, Role.DEPARTMENT_STAFF, Role.SUPERADMIN}
+)
 ADMIN_ROLES = frozenset({Role.COMMUNITY_ADMIN, Role.SUBDISTRICT_ADMIN, Role.SUPERADMIN})
 
 
@@ -113,27 +115,35 @@ def sees_personal_data(actor: Actor, scope: Scope) -> bool:
 
 
 def can_grant(actor: Actor, role: Role, scope: Scope) -> bool:
-    """True if the actor may give `role` scoped to `scope`."""
-    allowed: frozenset[Role] = frozenset()
-    for held in actor.roles:
-        allowed |= GRANTABLE.get(held, frozenset())
-    if role not in allowed:
-        return False
+    """True if the actor may give `role` scoped to `scope`.
+
+    Each administrative role is checked on its own: what a role may grant and where it applies
+    are not mixed across roles (a subdistrict admin of S2 who also runs community C1 may not make
+    community admins in C1)."""
     if actor.is_superadmin:
         return True
     kind = ROLE_SCOPE[role]
-    if kind is ScopeKind.NONE:
-        return actor.is_admin
-    if kind in (ScopeKind.SUBDISTRICT, ScopeKind.DEPARTMENT):
-        return scope.subdistrict_id is not None and scope.subdistrict_id in actor.subdistrict_ids
-    return administers(actor, scope)
+    if (
+        Role.SUBDISTRICT_ADMIN in actor.roles
+        and role in GRANTABLE[Role.SUBDISTRICT_ADMIN]
+        and (kind is ScopeKind.NONE or scope.subdistrict_id in actor.subdistrict_ids)
+    ):
+        return True
+    return (
+        Role.COMMUNITY_ADMIN in actor.roles
+        and role in GRANTABLE[Role.COMMUNITY_ADMIN]
+        and (
+            kind is ScopeKind.NONE
+            or (kind is ScopeKind.COMMUNITY and scope.community_id in actor.community_ids)
+        )
+    )
 
 
 def mask_phone(phone: str | None) -> str | None:
     """138****8000: the form shown to people who need not see the number."""
     if not phone:
         return phone
-    if len(phone) < 7:
+    if len(phone) <= 7:
         return "*" * len(phone)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
 

@@ -7,8 +7,9 @@ from app.user.schemas import MeRead
 
 
 class WeChatLoginIn(InSchema):
-    code: str = Field(min_length=1, max_length=128, description="wx.login() 返回的 code",
-                      examples=["ok:resident_liu"])
+    code: str = Field(
+        min_length=1, max_length=128, description="wx.login() 返回的 code", examples=["ok:resident_liu"]
+    )
 
 
 class RefreshIn(InSchema):

@@ -28,16 +28,28 @@ class IssuedTokens:
 
 
 async def issue_tokens(
-    session: AsyncSession, *, user: User, settings: Settings, now: datetime, family_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    user: User,
+    settings: Settings,
+    now: datetime,
+    family_id: uuid.UUID | None = None,
 ) -> IssuedTokens:
     """Mint an access JWT and a new refresh token (a new family unless one is given)."""
     refresh = security.new_opaque_token()
     ttl = timedelta(days=settings.jwt.refresh_ttl_days)
-    session.add(RefreshToken(
-        user_id=user.id, family_id=family_id or uuid.uuid4(), token_hash=security.hash_token(refresh),
-        issued_at=now, expires_at=now + ttl,
-    ))
-    access = security.create_access_token(settings.jwt, user_id=user.id, token_version=user.token_version, now=now)
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=security.hash_token(refresh),
+            issued_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    access = security.create_access_token(
+        settings.jwt, user_id=user.id, token_version=user.token_version, now=now
+    )
     return IssuedTokens(access, settings.jwt.access_ttl_seconds, refresh, int(ttl.total_seconds()))
 
 
@@ -59,16 +71,23 @@ async def login_with_wechat(
         assert user is not None
     else:
         wx = await wechat.code_to_session(code)
-        identity = await session.scalar(select(UserIdentity).where(
-            UserIdentity.provider == WECHAT_PROVIDER, UserIdentity.subject == wx.openid))
+        identity = await session.scalar(
+            select(UserIdentity).where(
+                UserIdentity.provider == WECHAT_PROVIDER, UserIdentity.subject == wx.openid
+            )
+        )
         if identity is None:
             user = User(display_name=f"微信用户{wx.openid[-4:]}")
             session.add(user)
             await session.flush()
-            session.add_all([
-                UserIdentity(user_id=user.id, provider=WECHAT_PROVIDER, subject=wx.openid, union_id=wx.unionid),
-                UserRole(user_id=user.id, role=Role.RESIDENT),
-            ])
+            session.add_all(
+                [
+                    UserIdentity(
+                        user_id=user.id, provider=WECHAT_PROVIDER, subject=wx.openid, union_id=wx.unionid
+                    ),
+                    UserRole(user_id=user.id, role=Role.RESIDENT),
+                ]
+            )
             is_new = True
         else:
             user = await session.get(User, identity.user_id)
@@ -86,8 +105,13 @@ async def login_with_wechat(
 
 
 async def login_with_password(
-    session: AsyncSession, *, hasher: security.PasswordHashing, clock: Clock, settings: Settings,
-    username: str, password: str,
+    session: AsyncSession,
+    *,
+    hasher: security.PasswordHashing,
+    clock: Clock,
+    settings: Settings,
+    username: str,
+    password: str,
 ) -> tuple[User, IssuedTokens]:
     """Check a username and password; the same error whether the account exists or not."""
     user = await session.scalar(select(User).where(User.username == username.strip()))
@@ -106,13 +130,16 @@ async def refresh_tokens(
     """Rotate a refresh token. Presenting an already rotated one revokes its whole family."""
     now = clock.now()
     token = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == security.hash_token(refresh_token)))
+        select(RefreshToken).where(RefreshToken.token_hash == security.hash_token(refresh_token))
+    )
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         raise exc.RefreshInvalid()
     # A conditional update makes rotation single-use under concurrent requests on both databases.
     won = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .where(
+            RefreshToken.id == token.id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None)
+        )
         .values(rotated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -149,6 +176,7 @@ async def revoke_all_for_user(session: AsyncSession, *, user_id: uuid.UUID, now:
 async def logout(session: AsyncSession, *, clock: Clock, refresh_token: str) -> None:
     """Revoke the login family of this refresh token; unknown tokens are ignored (idempotent)."""
     token = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == security.hash_token(refresh_token)))
+        select(RefreshToken).where(RefreshToken.token_hash == security.hash_token(refresh_token))
+    )
     if token is not None:
         await revoke_family(session, family_id=token.family_id, now=clock.now())

@@ -25,7 +25,9 @@ def create_engine(db: DatabaseSettings) -> AsyncEngine:
         )
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, echo=db.echo, connect_args={"timeout": db.sqlite_busy_timeout_ms / 1000})
+    engine = create_async_engine(
+        url, echo=db.echo, connect_args={"timeout": db.sqlite_busy_timeout_ms / 1000}
+    )
     _configure_sqlite(engine, db.sqlite_busy_timeout_ms)
     return engine
 

@@ -42,7 +42,7 @@ class Unauthorized(AppError):
     status_code = 401
     code = "auth.unauthenticated"
     message = "请先登录"
-    headers = {"WWW-Authenticate": "Bearer"}
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(AppError):
@@ -149,8 +149,13 @@ _HTTP_CODES = {
 }
 
 
-def _envelope(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-              headers: dict[str, str] | None = None) -> JSONResponse:
+def _envelope(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = ErrorOut(code=code, message=message, details=details or {})
     return JSONResponse(status_code=status, content=body.model_dump(mode="json"), headers=headers)
 
@@ -173,12 +178,14 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ())]
-            errors.append({
-                "field": ".".join(p for p in loc if p not in ("body", "query", "path", "header", "form")),
-                "location": loc[0] if loc else "",
-                "type": err.get("type", ""),
-                "message": _VALIDATION_MESSAGES.get(err.get("type", ""), err.get("msg", "")),
-            })
+            errors.append(
+                {
+                    "field": ".".join(p for p in loc if p not in ("body", "query", "path", "header", "form")),
+                    "location": loc[0] if loc else "",
+                    "type": err.get("type", ""),
+                    "message": _VALIDATION_MESSAGES.get(err.get("type", ""), err.get("msg", "")),
+                }
+            )
         return _envelope(422, "request.invalid", "请求内容有误，请检查后重试", {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)

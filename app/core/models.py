@@ -67,7 +67,9 @@ class IdMixin:
 
 class TimestampMixin:
     # Row bookkeeping; business times come from the injected clock.
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=row_timestamp, server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=row_timestamp, server_default=func.now()
+    )
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=row_timestamp, onupdate=row_timestamp, server_default=func.now()
     )

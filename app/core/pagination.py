@@ -50,7 +50,9 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def _after(columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool) -> ColumnElement[bool]:
+def _after(
+    columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool
+) -> ColumnElement[bool]:
     """Rows strictly after `values` in the (col1, col2, ...) ordering."""
     clauses = []
     for i, col in enumerate(columns):

@@ -66,8 +66,9 @@ def decode_access_token(cfg: JwtSettings, token: str, *, now: datetime) -> Acces
         raise TokenInvalid(str(exc)) from exc
     if expires <= now.timestamp():
         raise TokenExpired()
-    return AccessClaims(user_id=user_id, token_version=version,
-                        expires_at=datetime.fromtimestamp(expires, tz=now.tzinfo))
+    return AccessClaims(
+        user_id=user_id, token_version=version, expires_at=datetime.fromtimestamp(expires, tz=now.tzinfo)
+    )
 
 
 def new_opaque_token() -> str:

@@ -31,43 +31,82 @@ async def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
 
 
 @router.post(
-    "", response_model=PhotoRead, status_code=status.HTTP_201_CREATED, summary="上传照片",
-    description="multipart/form-data，字段名 file，每次一张（与 wx.uploadFile 一致）。支持 JPEG、PNG、WebP、HEIC，"
-                "不超过 10 MB；按内容识别格式，自动转正方向并去除 EXIF（含定位），生成缩略图。",
-    responses=responses(exc.UploadEmpty, exc.UploadTooLarge, exc.UploadTooManyPixels, exc.UploadUnsupportedType,
-                        exc.UploadCorrupt),
+    "",
+    response_model=PhotoRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="上传照片",
+    description="multipart/form-data，字段名 file，每次一张（与 wx.uploadFile 一致）。"
+    "支持 JPEG、PNG、WebP、HEIC，"
+    "不超过 10 MB；按内容识别格式，自动转正方向并去除 EXIF（含定位），生成缩略图。",
+    responses=responses(
+        exc.UploadEmpty,
+        exc.UploadTooLarge,
+        exc.UploadTooManyPixels,
+        exc.UploadUnsupportedType,
+        exc.UploadCorrupt,
+    ),
 )
 async def upload_photo(
-    file: Annotated[UploadFile, File(description="照片文件")], actor: CurrentActor, request: Request,
-    session: SessionDep, clock: ClockDep, settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="照片文件")],
+    actor: CurrentActor,
+    request: Request,
+    session: SessionDep,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> PhotoRead:
     data = await _read_capped(file, settings.media.max_bytes)
     now = clock.now()
-    photo = await service.store_photo(session, owner_id=actor.user_id, storage=request.app.state.storage,
-                                      cfg=settings.media, now=now, data=data)
+    photo = await service.store_photo(
+        session,
+        owner_id=actor.user_id,
+        storage=request.app.state.storage,
+        cfg=settings.media,
+        now=now,
+        data=data,
+    )
     return service.photo_read(photo, cfg=settings.media, now=now)
 
 
-@router.get("/{photo_id}", response_model=PhotoRead, summary="照片信息和新的访问地址",
-            responses=responses(service.PhotoNotFound))
-async def get_photo(photo_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep,
-                    settings: SettingsDep) -> PhotoRead:
+@router.get(
+    "/{photo_id}",
+    response_model=PhotoRead,
+    summary="照片信息和新的访问地址",
+    responses=responses(service.PhotoNotFound),
+)
+async def get_photo(
+    photo_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep, settings: SettingsDep
+) -> PhotoRead:
     photo = await service.get_visible_photo(session, actor=actor, photo_id=photo_id)
     return service.photo_read(photo, cfg=settings.media, now=clock.now())
 
 
 @file_router.get(
-    "/{photo_id}/{variant}.jpg", summary="照片文件（签名链接）", response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG"},
-               **responses(service.PhotoLinkInvalid, service.PhotoNotFound)},
+    "/{photo_id}/{variant}.jpg",
+    summary="照片文件（签名链接）",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "JPEG"},
+        **responses(service.PhotoLinkInvalid, service.PhotoNotFound),
+    },
 )
 async def photo_file(
-    photo_id: uuid.UUID, variant: service.Variant, request: Request, clock: ClockDep, settings: SettingsDep,
+    photo_id: uuid.UUID,
+    variant: service.Variant,
+    request: Request,
+    clock: ClockDep,
+    settings: SettingsDep,
     exp: Annotated[int, Query(description="过期时间（Unix 秒）")],
     sig: Annotated[str, Query(max_length=64)],
 ) -> Response:
     data, remaining = await service.open_signed(
-        storage=request.app.state.storage, cfg=settings.media, now=clock.now(), photo_id=photo_id,
-        variant=variant, expires=exp, signature=sig)
-    return Response(content=data, media_type="image/jpeg",
-                    headers={"Cache-Control": f"private, max-age={remaining}"})
+        storage=request.app.state.storage,
+        cfg=settings.media,
+        now=clock.now(),
+        photo_id=photo_id,
+        variant=variant,
+        expires=exp,
+        signature=sig,
+    )
+    return Response(
+        content=data, media_type="image/jpeg", headers={"Cache-Control": f"private, max-age={remaining}"}
+    )

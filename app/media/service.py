@@ -38,7 +38,13 @@ _LINK_STEP_SECONDS = 600
 
 
 async def store_photo(
-    session: AsyncSession, *, owner_id: uuid.UUID, storage: Storage, cfg: MediaSettings, now: datetime, data: bytes
+    session: AsyncSession,
+    *,
+    owner_id: uuid.UUID,
+    storage: Storage,
+    cfg: MediaSettings,
+    now: datetime,
+    data: bytes,
 ) -> Photo:
     """Check, re-encode (orientation applied, all EXIF including GPS dropped) and store an upload."""
     processed = await asyncio.to_thread(images.process_image, data, cfg)
@@ -47,10 +53,17 @@ async def store_photo(
     await storage.put(full_key, processed.full, processed.content_type)
     await storage.put(thumb_key, processed.thumb, processed.content_type)
     photo = Photo(
-        id=photo_id, owner_id=owner_id, content_type=processed.content_type,
-        source_format=processed.source_format, width=processed.width, height=processed.height,
-        size_bytes=len(processed.full), sha256=security.hash_token_bytes(processed.full),
-        storage_key=full_key, thumb_key=thumb_key, uploaded_at=now,
+        id=photo_id,
+        owner_id=owner_id,
+        content_type=processed.content_type,
+        source_format=processed.source_format,
+        width=processed.width,
+        height=processed.height,
+        size_bytes=len(processed.full),
+        sha256=security.hash_token_bytes(processed.full),
+        storage_key=full_key,
+        thumb_key=thumb_key,
+        uploaded_at=now,
     )
     session.add(photo)
     await session.flush()
@@ -83,15 +96,26 @@ def photo_read(photo: Photo, *, cfg: MediaSettings, now: datetime) -> PhotoRead:
         return f"/media/{photo.id}/{variant.value}.jpg?exp={expires}&sig={sig}"
 
     return PhotoRead(
-        id=photo.id, content_type=photo.content_type, width=photo.width, height=photo.height,
-        size_bytes=photo.size_bytes, url=link(Variant.FULL), thumbnail_url=link(Variant.THUMB),
+        id=photo.id,
+        content_type=photo.content_type,
+        width=photo.width,
+        height=photo.height,
+        size_bytes=photo.size_bytes,
+        url=link(Variant.FULL),
+        thumbnail_url=link(Variant.THUMB),
         urls_expire_at=datetime.fromtimestamp(expires, tz=now.tzinfo),
     )
 
 
 async def open_signed(
-    *, storage: Storage, cfg: MediaSettings, now: datetime, photo_id: uuid.UUID, variant: Variant,
-    expires: int, signature: str,
+    *,
+    storage: Storage,
+    cfg: MediaSettings,
+    now: datetime,
+    photo_id: uuid.UUID,
+    variant: Variant,
+    expires: int,
+    signature: str,
 ) -> tuple[bytes, int]:
     """Return the bytes behind a signed link and how many seconds the link stays valid."""
     expected = _signature(cfg, photo_id, variant, expires)

@@ -88,12 +88,13 @@ def boundary_in(geojson: dict[str, Any], system: CoordSystem) -> dict[str, Any]:
 
 
 def _all_points(geom: BaseGeometry) -> Iterable[tuple[float, float]]:
+    """Every (lng, lat) vertex; a GeoJSON altitude (third element) is ignored."""
     polys = geom.geoms if isinstance(geom, MultiPolygon) else [geom]
     for poly in polys:
         assert isinstance(poly, Polygon)
-        yield from poly.exterior.coords
-        for ring in poly.interiors:
-            yield from ring.coords
+        for ring in (poly.exterior, *poly.interiors):
+            for lng, lat, *_ in ring.coords:
+                yield lng, lat
 
 
 def _to_geojson(geom: BaseGeometry) -> dict[str, Any]:
@@ -154,7 +155,9 @@ class GridIndex:
         hits = sorted(int(i) for i in self._tree.query(point, predicate="intersects"))
         if hits:
             return GridMatch(self._grids[hits[0]].grid_id, inside=True, distance_m=0.0)
-        found = self._tree.query_nearest(point, max_distance=max_distance_m, return_distance=True, all_matches=True)
+        found = self._tree.query_nearest(
+            point, max_distance=max_distance_m, return_distance=True, all_matches=True
+        )
         indices, distances = found
         if len(indices) == 0:
             return None

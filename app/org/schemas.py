@@ -10,8 +10,15 @@ from app.org.geo import CoordSystem
 
 _SQUARE = {
     "type": "Polygon",
-    "coordinates": [[[108.9500, 34.2700], [108.9550, 34.2700], [108.9550, 34.2740],
-                     [108.9500, 34.2740], [108.9500, 34.2700]]],
+    "coordinates": [
+        [
+            [108.9500, 34.2700],
+            [108.9550, 34.2700],
+            [108.9550, 34.2740],
+            [108.9500, 34.2740],
+            [108.9500, 34.2700],
+        ]
+    ],
 }
 Boundary = dict[str, Any]
 
@@ -58,7 +65,9 @@ class GridCreate(InSchema):
     community_id: uuid.UUID
     code: Code = Field(examples=["xyl-c1-g5"])
     name: Name = Field(examples=["第五网格"])
-    boundary: Boundary = Field(description="GeoJSON Polygon 或 MultiPolygon，坐标顺序 [经度, 纬度]", examples=[_SQUARE])
+    boundary: Boundary = Field(
+        description="GeoJSON Polygon 或 MultiPolygon，坐标顺序 [经度, 纬度]", examples=[_SQUARE]
+    )
     coord_system: CoordSystem = Field(default=CoordSystem.GCJ02, description="boundary 的坐标系")
 
 
@@ -81,8 +90,9 @@ class GridRead(OutSchema):
 
 class GridLocation(OutSchema):
     grid: GridRead
-    match: str = Field(description="inside：点在网格内（含边界）；nearest：不在任何网格内，取最近的网格",
-                       examples=["inside"])
+    match: str = Field(
+        description="inside：点在网格内（含边界）；nearest：不在任何网格内，取最近的网格", examples=["inside"]
+    )
     distance_m: float = Field(description="点到网格边界的距离（米），在网格内为 0")
 
 

@@ -8,7 +8,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.exceptions import OutOfScope
-from app.auth.permissions import Actor, Role, Scope, administers, administers_subdistrict, can_see_person, mask_phone
+from app.auth.permissions import (
+    Actor,
+    Role,
+    Scope,
+    administers,
+    administers_subdistrict,
+    can_see_person,
+    mask_phone,
+)
 from app.core.pagination import paginate
 from app.org import exceptions as exc
 from app.org import geo
@@ -61,6 +69,7 @@ async def _unique(session: AsyncSession, stmt: Any) -> None:
 
 # --- subdistricts -----------------------------------------------------------------------
 
+
 async def get_subdistrict(session: AsyncSession, subdistrict_id: uuid.UUID) -> Subdistrict:
     found = await session.get(Subdistrict, subdistrict_id)
     if found is None:
@@ -68,8 +77,12 @@ async def get_subdistrict(session: AsyncSession, subdistrict_id: uuid.UUID) -> S
     return found
 
 
-async def list_subdistricts(session: AsyncSession, *, cursor: str | None, limit: int) -> tuple[list, str | None]:
-    return await paginate(session, select(Subdistrict), columns=[Subdistrict.code], cursor=cursor, limit=limit)
+async def list_subdistricts(
+    session: AsyncSession, *, cursor: str | None, limit: int
+) -> tuple[list, str | None]:
+    return await paginate(
+        session, select(Subdistrict), columns=[Subdistrict.code], cursor=cursor, limit=limit
+    )
 
 
 async def create_subdistrict(session: AsyncSession, *, actor: Actor, data: SubdistrictCreate) -> Subdistrict:
@@ -93,6 +106,7 @@ async def update_subdistrict(
 
 
 # --- communities ------------------------------------------------------------------------
+
 
 async def get_community(session: AsyncSession, community_id: uuid.UUID) -> Community:
     found = await session.get(Community, community_id)
@@ -136,6 +150,7 @@ async def update_community(
 
 # --- grids ------------------------------------------------------------------------------
 
+
 async def get_grid(session: AsyncSession, grid_id: uuid.UUID) -> Grid:
     found = await session.get(Grid, grid_id)
     if found is None:
@@ -145,8 +160,15 @@ async def get_grid(session: AsyncSession, grid_id: uuid.UUID) -> Grid:
 
 def grid_read(grid: Grid, system: geo.CoordSystem = geo.CoordSystem.WGS84) -> GridRead:
     """A grid with its boundary in the coordinate system the client asked for."""
-    return GridRead(id=grid.id, community_id=grid.community_id, code=grid.code, name=grid.name,
-                    is_active=grid.is_active, boundary=geo.boundary_in(grid.boundary, system), coord_system=system)
+    return GridRead(
+        id=grid.id,
+        community_id=grid.community_id,
+        code=grid.code,
+        name=grid.name,
+        is_active=grid.is_active,
+        boundary=geo.boundary_in(grid.boundary, system),
+        coord_system=system,
+    )
 
 
 def _boundary(raw: dict[str, Any], system: geo.CoordSystem) -> dict[str, Any]:
@@ -157,7 +179,12 @@ def _boundary(raw: dict[str, Any], system: geo.CoordSystem) -> dict[str, Any]:
 
 
 async def list_grids(
-    session: AsyncSession, *, community_id: uuid.UUID | None, include_inactive: bool, cursor: str | None, limit: int
+    session: AsyncSession,
+    *,
+    community_id: uuid.UUID | None,
+    include_inactive: bool,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[Grid], str | None]:
     stmt = select(Grid)
     if community_id is not None:
@@ -172,8 +199,12 @@ async def create_grid(session: AsyncSession, *, actor: Actor, data: GridCreate) 
     community = await get_community(session, data.community_id)
     _require(administers(actor, community_scope(community)))
     await _unique(session, select(Grid.id).where(Grid.code == data.code))
-    row = Grid(community_id=community.id, code=data.code, name=data.name,
-               boundary=_boundary(data.boundary, data.coord_system))
+    row = Grid(
+        community_id=community.id,
+        code=data.code,
+        name=data.name,
+        boundary=_boundary(data.boundary, data.coord_system),
+    )
     session.add(row)
     await session.flush()
     return row
@@ -200,14 +231,16 @@ class GridIndexCache:
         self._lock = asyncio.Lock()
 
     async def get(self, session: AsyncSession) -> geo.GridIndex:
-        count, tags = (await session.execute(
-            select(func.count(Grid.id), func.coalesce(func.sum(Grid.shape_tag), 0)))).one()
+        count, tags = (
+            await session.execute(select(func.count(Grid.id), func.coalesce(func.sum(Grid.shape_tag), 0)))
+        ).one()
         key = (int(count), int(tags))
         if key != self._key:
             async with self._lock:
                 if key != self._key:
                     rows = await session.execute(
-                        select(Grid.id, Grid.code, Grid.boundary).where(Grid.is_active.is_(True)))
+                        select(Grid.id, Grid.code, Grid.boundary).where(Grid.is_active.is_(True))
+                    )
                     shapes = [geo.GridShape(gid, code, boundary) for gid, code, boundary in rows]
                     self._index = await asyncio.to_thread(geo.GridIndex, shapes)
                     self._key = key
@@ -215,7 +248,12 @@ class GridIndexCache:
 
 
 async def locate_grid(
-    session: AsyncSession, *, cache: GridIndexCache, lat: float, lng: float, system: geo.CoordSystem,
+    session: AsyncSession,
+    *,
+    cache: GridIndexCache,
+    lat: float,
+    lng: float,
+    system: geo.CoordSystem,
     max_distance_m: float,
 ) -> tuple[Grid, geo.GridMatch]:
     """The grid containing a point, else the nearest one within `max_distance_m`."""
@@ -231,7 +269,10 @@ async def locate_grid(
 
 # --- grid workers -----------------------------------------------------------------------
 
-async def list_grid_workers(session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID) -> list[GridWorkerRead]:
+
+async def list_grid_workers(
+    session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID
+) -> list[GridWorkerRead]:
     """Who serves a grid; full phone numbers for the community's administrators only."""
     grid = await get_grid(session, grid_id)
     scope = community_scope(await get_community(session, grid.community_id))
@@ -239,23 +280,41 @@ async def list_grid_workers(session: AsyncSession, *, actor: Actor, grid_id: uui
     rows = await session.execute(
         select(User, UserRole.is_part_time)
         .join(GridMember, GridMember.user_id == User.id)
-        .join(UserRole, (UserRole.user_id == User.id) & (UserRole.role == Role.GRID_WORKER)
-              & (UserRole.community_id == grid.community_id))
+        .join(
+            UserRole,
+            (UserRole.user_id == User.id)
+            & (UserRole.role == Role.GRID_WORKER)
+            & (UserRole.community_id == grid.community_id),
+        )
         .where(GridMember.grid_id == grid.id, User.is_active.is_(True))
-        .order_by(User.display_name, User.id))
-    return [GridWorkerRead(user_id=u.id, display_name=u.display_name,
-                           phone=u.phone if full else mask_phone(u.phone), is_part_time=part_time)
-            for u, part_time in rows]
+        .order_by(User.display_name, User.id)
+    )
+    return [
+        GridWorkerRead(
+            user_id=u.id,
+            display_name=u.display_name,
+            phone=u.phone if full else mask_phone(u.phone),
+            is_part_time=part_time,
+        )
+        for u, part_time in rows
+    ]
 
 
-async def add_grid_worker(session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID, user_id: uuid.UUID) -> None:
+async def add_grid_worker(
+    session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
     """Bind a grid worker of the grid's community to the grid (idempotent)."""
     grid = await get_grid(session, grid_id)
     _require(administers(actor, community_scope(await get_community(session, grid.community_id))))
     if await session.get(User, user_id) is None:
         raise UserNotFound()
-    is_worker = await session.scalar(select(UserRole.id).where(
-        UserRole.user_id == user_id, UserRole.role == Role.GRID_WORKER, UserRole.community_id == grid.community_id))
+    is_worker = await session.scalar(
+        select(UserRole.id).where(
+            UserRole.user_id == user_id,
+            UserRole.role == Role.GRID_WORKER,
+            UserRole.community_id == grid.community_id,
+        )
+    )
     if is_worker is None:
         raise NotGridWorker()
     if await session.get(GridMember, (user_id, grid.id)) is None:
@@ -263,17 +322,26 @@ async def add_grid_worker(session: AsyncSession, *, actor: Actor, grid_id: uuid.
         await session.flush()
 
 
-async def remove_grid_worker(session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID, user_id: uuid.UUID) -> None:
+async def remove_grid_worker(
+    session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID, user_id: uuid.UUID
+) -> None:
     """Unbind a grid worker from a grid (idempotent)."""
     grid = await get_grid(session, grid_id)
     _require(administers(actor, community_scope(await get_community(session, grid.community_id))))
-    await session.execute(delete(GridMember).where(GridMember.grid_id == grid.id, GridMember.user_id == user_id))
+    await session.execute(
+        delete(GridMember).where(GridMember.grid_id == grid.id, GridMember.user_id == user_id)
+    )
 
 
 # --- buildings --------------------------------------------------------------------------
 
+
 async def list_buildings(
-    session: AsyncSession, *, community_id: uuid.UUID | None, grid_id: uuid.UUID | None, cursor: str | None,
+    session: AsyncSession,
+    *,
+    community_id: uuid.UUID | None,
+    grid_id: uuid.UUID | None,
+    cursor: str | None,
     limit: int,
 ) -> tuple[list, str | None]:
     stmt = select(Building)
@@ -293,13 +361,20 @@ async def create_building(session: AsyncSession, *, actor: Actor, data: Building
     community = await get_community(session, data.community_id)
     _require(administers(actor, community_scope(community)))
     await _check_grid_in(session, data.grid_id, community.id)
-    await _unique(session, select(Building.id).where(Building.community_id == community.id,
-                                                     Building.name == data.name))
+    await _unique(
+        session, select(Building.id).where(Building.community_id == community.id, Building.name == data.name)
+    )
     lat, lng = data.lat, data.lng
     if lat is not None and lng is not None:
         lat, lng = geo.to_wgs84(lat, lng, data.coord_system)
-    row = Building(community_id=community.id, grid_id=data.grid_id, name=data.name, compound=data.compound,
-                   lat=lat, lng=lng)
+    row = Building(
+        community_id=community.id,
+        grid_id=data.grid_id,
+        name=data.name,
+        compound=data.compound,
+        lat=lat,
+        lng=lng,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -323,12 +398,18 @@ async def update_building(
 
 # --- departments and categories ---------------------------------------------------------
 
+
 async def _department_read(session: AsyncSession, dept: Department) -> DepartmentRead:
-    ids = list(await session.scalars(select(DepartmentCategory.category_id)
-                                     .where(DepartmentCategory.department_id == dept.id)
-                                     .order_by(DepartmentCategory.category_id)))
-    return DepartmentRead(id=dept.id, subdistrict_id=dept.subdistrict_id, name=dept.name, phone=dept.phone,
-                          category_ids=ids)
+    ids = list(
+        await session.scalars(
+            select(DepartmentCategory.category_id)
+            .where(DepartmentCategory.department_id == dept.id)
+            .order_by(DepartmentCategory.category_id)
+        )
+    )
+    return DepartmentRead(
+        id=dept.id, subdistrict_id=dept.subdistrict_id, name=dept.name, phone=dept.phone, category_ids=ids
+    )
 
 
 async def list_departments(
@@ -344,8 +425,13 @@ async def list_departments(
 async def _set_categories(session: AsyncSession, dept: Department, category_ids: list[uuid.UUID]) -> None:
     wanted = set(category_ids)
     if wanted:
-        found = set(await session.scalars(select(Category.id).where(
-            Category.id.in_(wanted), Category.subdistrict_id == dept.subdistrict_id)))
+        found = set(
+            await session.scalars(
+                select(Category.id).where(
+                    Category.id.in_(wanted), Category.subdistrict_id == dept.subdistrict_id
+                )
+            )
+        )
         if found != wanted:
             raise exc.CategoryNotFound(missing=sorted(str(i) for i in wanted - found))
     await session.execute(delete(DepartmentCategory).where(DepartmentCategory.department_id == dept.id))
@@ -356,8 +442,12 @@ async def _set_categories(session: AsyncSession, dept: Department, category_ids:
 async def create_department(session: AsyncSession, *, actor: Actor, data: DepartmentCreate) -> DepartmentRead:
     await get_subdistrict(session, data.subdistrict_id)
     _require(administers_subdistrict(actor, data.subdistrict_id))
-    await _unique(session, select(Department.id).where(Department.subdistrict_id == data.subdistrict_id,
-                                                       Department.name == data.name))
+    await _unique(
+        session,
+        select(Department.id).where(
+            Department.subdistrict_id == data.subdistrict_id, Department.name == data.name
+        ),
+    )
     dept = Department(subdistrict_id=data.subdistrict_id, name=data.name, phone=data.phone)
     session.add(dept)
     await session.flush()
@@ -382,7 +472,11 @@ async def update_department(
 
 
 async def list_categories(
-    session: AsyncSession, *, subdistrict_id: uuid.UUID | None, include_inactive: bool, cursor: str | None,
+    session: AsyncSession,
+    *,
+    subdistrict_id: uuid.UUID | None,
+    include_inactive: bool,
+    cursor: str | None,
     limit: int,
 ) -> tuple[list, str | None]:
     stmt = select(Category)
@@ -396,8 +490,10 @@ async def list_categories(
 async def create_category(session: AsyncSession, *, actor: Actor, data: CategoryCreate) -> Category:
     await get_subdistrict(session, data.subdistrict_id)
     _require(administers_subdistrict(actor, data.subdistrict_id))
-    await _unique(session, select(Category.id).where(Category.subdistrict_id == data.subdistrict_id,
-                                                     Category.code == data.code))
+    await _unique(
+        session,
+        select(Category.id).where(Category.subdistrict_id == data.subdistrict_id, Category.code == data.code),
+    )
     row = Category(**data.model_dump())
     session.add(row)
     await session.flush()

@@ -29,9 +29,7 @@ class User(IdMixin, TimestampMixin, Base):
 
 class UserRole(IdMixin, TimestampMixin, Base):
     __tablename__ = "user_role"
-    __table_args__ = (
-        UniqueConstraint("user_id", "role", "subdistrict_id", "community_id", "department_id"),
-    )
+    __table_args__ = (UniqueConstraint("user_id", "role", "subdistrict_id", "community_id", "department_id"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(StrEnumType(Role))

@@ -31,7 +31,8 @@ async def _grants(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid
     out: dict[uuid.UUID, list[UserRole]] = {uid: [] for uid in user_ids}
     if user_ids:
         rows = await session.scalars(
-            select(UserRole).where(UserRole.user_id.in_(user_ids)).order_by(UserRole.role, UserRole.id))
+            select(UserRole).where(UserRole.user_id.in_(user_ids)).order_by(UserRole.role, UserRole.id)
+        )
         for grant in rows:
             out[grant.user_id].append(grant)
     return out
@@ -41,8 +42,10 @@ async def _grid_ids(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uu
     out: dict[uuid.UUID, list[uuid.UUID]] = {uid: [] for uid in user_ids}
     if user_ids:
         rows = await session.execute(
-            select(GridMember.user_id, GridMember.grid_id).where(GridMember.user_id.in_(user_ids))
-            .order_by(GridMember.grid_id))
+            select(GridMember.user_id, GridMember.grid_id)
+            .where(GridMember.user_id.in_(user_ids))
+            .order_by(GridMember.grid_id)
+        )
         for uid, gid in rows:
             out[uid].append(gid)
     return out
@@ -51,7 +54,9 @@ async def _grid_ids(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uu
 async def _home_scope(session: AsyncSession, community_id: uuid.UUID | None) -> Scope | None:
     if community_id is None:
         return None
-    subdistrict_id = await session.scalar(select(Community.subdistrict_id).where(Community.id == community_id))
+    subdistrict_id = await session.scalar(
+        select(Community.subdistrict_id).where(Community.id == community_id)
+    )
     return Scope(subdistrict_id=subdistrict_id, community_id=community_id)
 
 
@@ -65,13 +70,21 @@ async def me(session: AsyncSession, *, user: User) -> MeRead:
     grants = (await _grants(session, [user.id]))[user.id]
     grids = (await _grid_ids(session, [user.id]))[user.id]
     return MeRead(
-        id=user.id, display_name=user.display_name, username=user.username, phone=user.phone,
-        home_community_id=user.home_community_id, home_building_id=user.home_building_id,
-        address=user.address, roles=[RoleGrantRead.model_validate(g) for g in grants], grid_ids=grids,
+        id=user.id,
+        display_name=user.display_name,
+        username=user.username,
+        phone=user.phone,
+        home_community_id=user.home_community_id,
+        home_building_id=user.home_building_id,
+        address=user.address,
+        roles=[RoleGrantRead.model_validate(g) for g in grants],
+        grid_ids=grids,
     )
 
 
-async def _check_home(session: AsyncSession, community_id: uuid.UUID | None, building_id: uuid.UUID | None) -> None:
+async def _check_home(
+    session: AsyncSession, community_id: uuid.UUID | None, building_id: uuid.UUID | None
+) -> None:
     from app.org.exceptions import CommunityNotFound
 
     if community_id is not None and await session.get(Community, community_id) is None:
@@ -87,7 +100,11 @@ async def update_me(session: AsyncSession, *, user: User, data: MeUpdate) -> MeR
     changes = data.model_dump(exclude_unset=True)
     community = changes.get("home_community_id", user.home_community_id)
     building = changes.get("home_building_id", user.home_building_id)
-    if "home_community_id" in changes and "home_building_id" not in changes and community != user.home_community_id:
+    if (
+        "home_community_id" in changes
+        and "home_building_id" not in changes
+        and community != user.home_community_id
+    ):
         building = changes["home_building_id"] = None
     await _check_home(session, community, building)
     for key, value in changes.items():
@@ -100,8 +117,12 @@ async def resolve_scope(session: AsyncSession, grant: RoleGrantIn) -> Scope:
     """Check that a grant names exactly the scope its role needs and fill in the parent ids."""
     kind = ROLE_SCOPE[grant.role]
     given = {k for k in ("subdistrict_id", "community_id", "department_id") if getattr(grant, k) is not None}
-    needed = {ScopeKind.NONE: set(), ScopeKind.SUBDISTRICT: {"subdistrict_id"},
-              ScopeKind.COMMUNITY: {"community_id"}, ScopeKind.DEPARTMENT: {"department_id"}}[kind]
+    needed = {
+        ScopeKind.NONE: set(),
+        ScopeKind.SUBDISTRICT: {"subdistrict_id"},
+        ScopeKind.COMMUNITY: {"community_id"},
+        ScopeKind.DEPARTMENT: {"department_id"},
+    }[kind]
     if given != needed:
         raise exc.RoleScopeInvalid(role=grant.role.value, required=sorted(needed), given=sorted(given))
     if kind is ScopeKind.SUBDISTRICT:
@@ -121,19 +142,31 @@ async def resolve_scope(session: AsyncSession, grant: RoleGrantIn) -> Scope:
     return Scope()
 
 
-async def _add_grant(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, grant: RoleGrantIn) -> UserRole:
+async def _add_grant(
+    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, grant: RoleGrantIn
+) -> UserRole:
     scope = await resolve_scope(session, grant)
     if not can_grant(actor, grant.role, scope):
         raise exc.RoleNotGrantable(role=grant.role.value)
-    duplicate = await session.scalar(select(UserRole.id).where(
-        UserRole.user_id == user_id, UserRole.role == grant.role,
-        _is(UserRole.subdistrict_id, scope.subdistrict_id), _is(UserRole.community_id, scope.community_id),
-        _is(UserRole.department_id, scope.department_id)))
+    duplicate = await session.scalar(
+        select(UserRole.id).where(
+            UserRole.user_id == user_id,
+            UserRole.role == grant.role,
+            _is(UserRole.subdistrict_id, scope.subdistrict_id),
+            _is(UserRole.community_id, scope.community_id),
+            _is(UserRole.department_id, scope.department_id),
+        )
+    )
     if duplicate is not None:
         raise exc.RoleExists(role=grant.role.value)
-    row = UserRole(user_id=user_id, role=grant.role, subdistrict_id=scope.subdistrict_id,
-                   community_id=scope.community_id, department_id=scope.department_id,
-                   is_part_time=grant.is_part_time and grant.role is Role.GRID_WORKER)
+    row = UserRole(
+        user_id=user_id,
+        role=grant.role,
+        subdistrict_id=scope.subdistrict_id,
+        community_id=scope.community_id,
+        department_id=scope.department_id,
+        is_part_time=grant.is_part_time and grant.role is Role.GRID_WORKER,
+    )
     session.add(row)
     return row
 
@@ -148,14 +181,24 @@ async def create_user(
     """Create a staff-managed account (staff, grid worker, craftsman, teacher, or a resident)."""
     if data.username and await session.scalar(select(User.id).where(User.username == data.username)):
         raise exc.UsernameTaken()
-    if data.wechat_openid and await session.scalar(select(UserIdentity.id).where(
-            UserIdentity.provider == WECHAT_PROVIDER, UserIdentity.subject == data.wechat_openid)):
+    if data.wechat_openid and await session.scalar(
+        select(UserIdentity.id).where(
+            UserIdentity.provider == WECHAT_PROVIDER, UserIdentity.subject == data.wechat_openid
+        )
+    ):
         raise exc.OpenIdTaken()
     await _check_home(session, data.home_community_id, None)
+    if data.home_community_id is not None and not can_see_person(
+        actor, [await _home_scope(session, data.home_community_id)]
+    ):
+        raise exc.RoleNotGrantable("不能为您管辖范围以外社区的居民开通账号")
     user = User(
-        display_name=data.display_name, username=data.username, phone=data.phone,
+        display_name=data.display_name,
+        username=data.username,
+        phone=data.phone,
         password_hash=hasher.hash(data.password) if data.password else None,
-        home_community_id=data.home_community_id, care_category=data.care_category,
+        home_community_id=data.home_community_id,
+        care_category=data.care_category,
     )
     session.add(user)
     await session.flush()
@@ -178,16 +221,24 @@ async def _views(session: AsyncSession, *, actor: Actor, users: list[User]) -> l
     out = []
     for u in users:
         full = u.id == actor.user_id or can_see_person(
-            actor, _person_scopes(await _home_scope(session, u.home_community_id), grants[u.id]))
-        out.append(UserRead(
-            id=u.id, display_name=u.display_name, username=u.username,
-            phone=u.phone if full else mask_phone(u.phone),
-            home_community_id=u.home_community_id, home_building_id=u.home_building_id,
-            address=u.address if full else (mask_address(u.address) or ""),
-            care_category=u.care_category if full and actor.is_staff else None,
-            is_active=u.is_active, roles=[RoleGrantRead.model_validate(g) for g in grants[u.id]],
-            grid_ids=grids[u.id], created_at=u.created_at,
-        ))
+            actor, _person_scopes(await _home_scope(session, u.home_community_id), grants[u.id])
+        )
+        out.append(
+            UserRead(
+                id=u.id,
+                display_name=u.display_name,
+                username=u.username,
+                phone=u.phone if full else mask_phone(u.phone),
+                home_community_id=u.home_community_id,
+                home_building_id=u.home_building_id,
+                address=u.address if full else (mask_address(u.address) or ""),
+                care_category=u.care_category if full and actor.is_staff else None,
+                is_active=u.is_active,
+                roles=[RoleGrantRead.model_validate(g) for g in grants[u.id]],
+                grid_ids=grids[u.id],
+                created_at=u.created_at,
+            )
+        )
     return out
 
 
@@ -196,29 +247,45 @@ def _visible_users(actor: Actor) -> Select:
     stmt = select(User)
     if actor.is_superadmin:
         return stmt
-    communities = select(Community.id).where(or_(
-        Community.id.in_(actor.community_ids), Community.subdistrict_id.in_(actor.subdistrict_ids)))
-    works_here = exists().where(UserRole.user_id == User.id, or_(
-        UserRole.community_id.in_(actor.community_ids), UserRole.subdistrict_id.in_(actor.subdistrict_ids)))
+    communities = select(Community.id).where(
+        or_(Community.id.in_(actor.community_ids), Community.subdistrict_id.in_(actor.subdistrict_ids))
+    )
+    works_here = exists().where(
+        UserRole.user_id == User.id,
+        or_(
+            UserRole.community_id.in_(actor.community_ids), UserRole.subdistrict_id.in_(actor.subdistrict_ids)
+        ),
+    )
     return stmt.where(or_(User.home_community_id.in_(communities), works_here))
 
 
 async def list_users(
-    session: AsyncSession, *, actor: Actor, role: Role | None, community_id: uuid.UUID | None,
-    q: str | None, cursor: str | None, limit: int,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    role: Role | None,
+    community_id: uuid.UUID | None,
+    q: str | None,
+    cursor: str | None,
+    limit: int,
 ) -> tuple[list[UserRead], str | None]:
     """Accounts visible to the administrator, newest first."""
     stmt = _visible_users(actor)
     if role is not None:
         stmt = stmt.where(exists().where(UserRole.user_id == User.id, UserRole.role == role))
     if community_id is not None:
-        stmt = stmt.where(or_(User.home_community_id == community_id, exists().where(
-            UserRole.user_id == User.id, UserRole.community_id == community_id)))
+        stmt = stmt.where(
+            or_(
+                User.home_community_id == community_id,
+                exists().where(UserRole.user_id == User.id, UserRole.community_id == community_id),
+            )
+        )
     if q:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(User.display_name.like(like), User.username.like(like), User.phone.like(like)))
-    rows, next_cursor = await paginate(session, stmt, columns=[User.created_at, User.id], cursor=cursor,
-                                       limit=limit, descending=True)
+    rows, next_cursor = await paginate(
+        session, stmt, columns=[User.created_at, User.id], cursor=cursor, limit=limit, descending=True
+    )
     return await _views(session, actor=actor, users=rows), next_cursor
 
 
@@ -231,8 +298,13 @@ async def get_visible_user(session: AsyncSession, *, actor: Actor, user_id: uuid
 
 
 async def update_user(
-    session: AsyncSession, *, actor: Actor, hasher: PasswordHashing, now: datetime,
-    user_id: uuid.UUID, data: UserUpdate,
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    hasher: PasswordHashing,
+    now: datetime,
+    user_id: uuid.UUID,
+    data: UserUpdate,
 ) -> UserRead:
     """Staff edit an account in their scope; deactivating or a new password logs it out everywhere."""
     from app.auth.service import revoke_all_for_user
@@ -242,6 +314,11 @@ async def update_user(
     if not can_see_person(actor, _person_scopes(await _home_scope(session, user.home_community_id), grants)):
         raise exc.RoleNotGrantable("您不能修改该用户")
     changes = data.model_dump(exclude_unset=True)
+    if ("password" in changes or "is_active" in changes) and not all(
+        can_grant(actor, g.role, Scope(g.subdistrict_id, g.community_id, g.department_id)) for g in grants
+    ):
+        # Taking over or locking out an account needs authority over every role it holds.
+        raise exc.RoleNotGrantable("您不能停用该账号或重设其密码")
     if "home_community_id" in changes or "home_building_id" in changes:
         community = changes.get("home_community_id", user.home_community_id)
         if community is not None and not can_see_person(actor, [await _home_scope(session, community)]):
@@ -259,7 +336,9 @@ async def update_user(
     return await user_view(session, actor=actor, user=user)
 
 
-async def grant_role(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, grant: RoleGrantIn) -> UserRead:
+async def grant_role(
+    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, grant: RoleGrantIn
+) -> UserRead:
     """Give an account another role within the administrator's scope."""
     user = await get_visible_user(session, actor=actor, user_id=user_id)
     await _add_grant(session, actor=actor, user_id=user.id, grant=grant)
@@ -267,7 +346,9 @@ async def grant_role(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID,
     return await user_view(session, actor=actor, user=user)
 
 
-async def revoke_role(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, role_id: uuid.UUID) -> UserRead:
+async def revoke_role(
+    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, role_id: uuid.UUID
+) -> UserRead:
     """Take a role away; the same rule as granting it applies."""
     user = await get_visible_user(session, actor=actor, user_id=user_id)
     grant = await session.scalar(select(UserRole).where(UserRole.id == role_id, UserRole.user_id == user.id))
@@ -278,11 +359,12 @@ async def revoke_role(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID
         raise exc.RoleNotGrantable(role=grant.role.value)
     if grant.role is Role.GRID_WORKER:
         # Leaving the community's grid work also leaves its grids.
-        await session.execute(delete(GridMember).where(
-            GridMember.user_id == user.id,
-            GridMember.grid_id.in_(select(Grid.id).where(Grid.community_id == grant.community_id))))
+        await session.execute(
+            delete(GridMember).where(
+                GridMember.user_id == user.id,
+                GridMember.grid_id.in_(select(Grid.id).where(Grid.community_id == grant.community_id)),
+            )
+        )
     await session.delete(grant)
     await session.flush()
     return await user_view(session, actor=actor, user=user)
-
-

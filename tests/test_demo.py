@@ -1,0 +1,42 @@
+"""The demo subdistrict loads, re-loading changes nothing, and every demo account can log in."""
+
+from sqlalchemy import func, select
+
+from app.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from app.models_registry import Base
+
+
+async def _counts(session) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {
+        t.name: await session.scalar(select(func.count()).select_from(t)) for t in Base.metadata.sorted_tables
+    }
+
+
+async def test_loading_twice_changes_nothing(session, app) -> None:  # type: ignore[no-untyped-def]
+    await load_demo(session, app.state.hasher)
+    first = await _counts(session)
+    assert first["grid"] == 12 and first["community"] == 3
+    await load_demo(session, app.state.hasher)
+    assert await _counts(session) == first
+
+
+async def test_every_demo_account_logs_in_and_finds_a_grid(session, app, client) -> None:  # type: ignore[no-untyped-def]
+    await load_demo(session, app.state.hasher)
+    await session.commit()
+    for acc in ACCOUNTS:
+        if acc.username:
+            r = await client.post(
+                "/api/v1/auth/token", data={"username": acc.username, "password": DEMO_PASSWORD}
+            )
+        else:
+            r = await client.post("/api/v1/auth/wechat/login", json={"code": f"ok:{acc.openid}"})
+        assert r.status_code == 200, (acc.username, r.text)
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        assert acc.role.value in [g["role"] for g in me.json()["roles"]]
+    # A point inside the south-west grid of 西一路社区.
+    r = await client.get(
+        "/api/v1/grids/locate",
+        params={"lat": 34.2700, "lng": 108.9490, "coord_system": "wgs84"},
+        headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+    )
+    assert r.status_code == 200 and r.json()["grid"]["code"] == "xyl-xyl-g1"
