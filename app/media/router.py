@@ -37,7 +37,8 @@ async def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     summary="上传照片",
     description="multipart/form-data，字段名 file，每次一张（与 wx.uploadFile 一致）。"
     "支持 JPEG、PNG、WebP、HEIC，"
-    "不超过 10 MB；按内容识别格式，自动转正方向并去除 EXIF（含定位），生成缩略图。",
+    "不超过 10 MB；按内容识别格式，自动转正方向并去除 EXIF（含定位），生成缩略图。"
+    "网络不好重传同一张照片时返回已保存的那张，不会重复保存。",
     responses=responses(
         exc.UploadEmpty,
         exc.UploadTooLarge,

@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Actor
@@ -46,7 +47,20 @@ async def store_photo(
     now: datetime,
     data: bytes,
 ) -> Photo:
-    """Check, re-encode (orientation applied, all EXIF including GPS dropped) and store an upload."""
+    """Check, re-encode (orientation applied, all EXIF including GPS dropped) and store an upload.
+
+    The same bytes uploaded again by the same user (wx.uploadFile retried on a weak network)
+    return the photo already stored instead of a duplicate.
+    """
+    digest = security.hash_token_bytes(data)
+    existing = await session.scalar(
+        select(Photo)
+        .where(Photo.owner_id == owner_id, Photo.sha256 == digest)
+        .order_by(Photo.uploaded_at)
+        .limit(1)
+    )
+    if existing is not None:
+        return existing
     processed = await asyncio.to_thread(images.process_image, data, cfg)
     photo_id = uuid.uuid4()
     full_key, thumb_key = photo_keys(photo_id)
@@ -60,7 +74,7 @@ async def store_photo(
         width=processed.width,
         height=processed.height,
         size_bytes=len(processed.full),
-        sha256=security.hash_token_bytes(processed.full),
+        sha256=digest,
         storage_key=full_key,
         thumb_key=thumb_key,
         uploaded_at=now,

@@ -68,6 +68,29 @@ class TestUpload:
         assert max(Image.open(io.BytesIO(thumb.content)).size) <= 360
         assert len(storage.objects) == 2
 
+    async def test_a_retried_upload_returns_the_photo_already_stored(
+        self, client, auth, session, storage
+    ) -> None:
+        data = jpeg_with_gps()
+        first = await client.post(UPLOADS, headers=auth, files={"file": ("a.jpg", data, "image/jpeg")})
+        again = await client.post(UPLOADS, headers=auth, files={"file": ("a.jpg", data, "image/jpeg")})
+        assert first.status_code == again.status_code == 201
+        assert again.json()["id"] == first.json()["id"]
+        assert await _count_photos(session) == 1
+        assert len(storage.objects) == 2
+
+    async def test_the_same_bytes_from_another_user_are_their_own_photo(
+        self, client, auth, session, settings, clock
+    ) -> None:
+        other = await make_user(session, Role.RESIDENT)
+        await session.commit()
+        data = jpeg_with_gps()
+        mine = await client.post(UPLOADS, headers=auth, files={"file": ("a.jpg", data, "image/jpeg")})
+        theirs = await client.post(
+            UPLOADS, headers=bearer(settings, clock, other), files={"file": ("a.jpg", data, "image/jpeg")}
+        )
+        assert theirs.json()["id"] != mine.json()["id"]
+
     async def test_type_comes_from_content_not_the_name(self, client, auth) -> None:
         buf = io.BytesIO()
         Image.new("RGB", (50, 40), "blue").save(buf, format="PNG")
