@@ -39,7 +39,8 @@ ROLE_SCOPE: dict[Role, ScopeKind] = {
 GRANTABLE: dict[Role, frozenset[Role]] = {
     Role.SUPERADMIN: frozenset(Role),
     Role.SUBDISTRICT_ADMIN: frozenset(Role) - {Role.SUPERADMIN},
-    Role.COMMUNITY_ADMIN: frozenset({Role.RESIDENT, Role.GRID_WORKER, Role.CRAFTSMAN, Role.TEACHER}),
+    # Craftsmen serve the whole subdistrict, so only subdistrict admins grant that role.
+    Role.COMMUNITY_ADMIN: frozenset({Role.RESIDENT, Role.GRID_WORKER, Role.TEACHER}),
 }
 
 STAFF_ROLES = frozenset(

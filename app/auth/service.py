@@ -114,7 +114,7 @@ async def login_with_password(
     password: str,
 ) -> tuple[User, IssuedTokens]:
     """Check a username and password; the same error whether the account exists or not."""
-    user = await session.scalar(select(User).where(User.username == username.strip()))
+    user = await session.scalar(select(User).where(User.username == username.strip().lower()))
     if not hasher.verify(user.password_hash if user else None, password) or user is None:
         raise exc.InvalidCredentials()
     if not user.is_active:

@@ -26,6 +26,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type:
+        return datetime
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -45,6 +49,10 @@ class StrEnumType(TypeDecorator[StrEnum]):
 
     impl = String(32)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type:
+        return str
 
     def __init__(self, enum: type[StrEnum], length: int = 32) -> None:
         super().__init__(length)

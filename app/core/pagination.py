@@ -73,7 +73,13 @@ async def paginate(
 ) -> tuple[list[Any], str | None]:
     """Return one page of ORM rows of `stmt` ordered by `columns` (the last one unique)."""
     if cursor:
-        stmt = stmt.where(_after(columns, decode_cursor(cursor, len(columns)), descending))
+        values = decode_cursor(cursor, len(columns))
+        for column, value in zip(columns, values, strict=True):
+            # A cursor is client input: only values of the column's own type reach the query.
+            expected = column.type.python_type
+            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+                raise InvalidCursor()
+        stmt = stmt.where(_after(columns, values, descending))
     order = [c.desc() if descending else c.asc() for c in columns]
     rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).unique())
     next_cursor = None

@@ -10,7 +10,7 @@ from app.auth.permissions import CareCategory, Role
 from app.core.schemas import InSchema, Name, OutSchema, PhoneCN
 
 Username = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[a-z0-9_.\-]{3,32}$")
+    str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[A-Za-z0-9_.\-]{3,32}$")
 ]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=128)]

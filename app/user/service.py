@@ -319,6 +319,9 @@ async def update_user(
     ):
         # Taking over or locking out an account needs authority over every role it holds.
         raise exc.RoleNotGrantable("您不能停用该账号或重设其密码")
+    moved = changes.get("home_community_id", user.home_community_id) != user.home_community_id
+    if moved and "home_building_id" not in changes:
+        changes["home_building_id"] = None  # the old building belongs to the old community
     if "home_community_id" in changes or "home_building_id" in changes:
         community = changes.get("home_community_id", user.home_community_id)
         if community is not None and not can_see_person(actor, [await _home_scope(session, community)]):

@@ -1,8 +1,8 @@
 """create_foundation_tables
 
-Revision ID: ec5c0693d2ec
+Revision ID: 8f9682e7d39b
 Revises:
-Create Date: 2026-11-22 00:23:52.241485+00:00
+Create Date: 2026-11-22 00:36:58.047499+00:00
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "ec5c0693d2ec"
+revision: str = "8f9682e7d39b"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -293,8 +293,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_photo")),
     )
     with op.batch_alter_table("photo", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_photo_owner_id"), ["owner_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_photo_sha256"), ["sha256"], unique=False)
+        batch_op.create_index("ix_photo_owner_id_sha256", ["owner_id", "sha256"], unique=False)
 
     op.create_table(
         "refresh_token",
@@ -426,8 +425,7 @@ def downgrade() -> None:
 
     op.drop_table("refresh_token")
     with op.batch_alter_table("photo", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_photo_sha256"))
-        batch_op.drop_index(batch_op.f("ix_photo_owner_id"))
+        batch_op.drop_index("ix_photo_owner_id_sha256")
 
     op.drop_table("photo")
     with op.batch_alter_table("grid_member", schema=None) as batch_op:
