@@ -8,6 +8,7 @@ from app.auth.router import router as auth_router
 from app.core.config import Settings
 from app.media.router import router as media_router
 from app.org.router import router as org_router
+from app.ticket.router import router as ticket_router
 from app.user.router import me_router
 from app.user.router import router as users_router
 
@@ -19,7 +20,7 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 def build_api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    for r in (auth_router, me_router, users_router, org_router, media_router):
+    for r in (auth_router, me_router, users_router, org_router, media_router, ticket_router):
         api.include_router(r)
     return api
 

@@ -1,9 +1,23 @@
 """Import every domain's models so Alembic and the metadata see all tables."""
 
 from app.auth import models as auth_models
+from app.core import idempotency
 from app.core.models import Base
+from app.duty import models as duty_models
 from app.media import models as media_models
+from app.notification import models as notification_models
 from app.org import models as org_models
+from app.ticket import models as ticket_models
 from app.user import models as user_models
 
-__all__ = ["Base", "auth_models", "media_models", "org_models", "user_models"]
+__all__ = [
+    "Base",
+    "auth_models",
+    "duty_models",
+    "idempotency",
+    "media_models",
+    "notification_models",
+    "org_models",
+    "ticket_models",
+    "user_models",
+]

@@ -62,6 +62,26 @@ class GeoSettings(BaseModel):
     nearest_grid_max_meters: float = 300.0
 
 
+class TicketSettings(BaseModel):
+    # The in-process sweeper (breach alerts, auto-close) runs this often; 0 turns it off.
+    sweep_interval_seconds: float = 15.0
+    # Second rung of the response ladder: still unclaimed this long after the deadline.
+    unclaimed_escalate_minutes: int = 20
+    # Second rung of the resolve ladder: still open this long after the resolve deadline.
+    overdue_escalate_hours: int = 24
+    auto_close_hours: int = 72
+    reopen_window_hours: int = 168
+    arrival_far_meters: float = 300.0
+    duplicate_radius_meters: float = 100.0
+    duplicate_window_hours: int = 24
+    report_points: int = 10
+
+
+class DutySettings(BaseModel):
+    # A worker's location is dropped when no heartbeat came for this long (and on going off duty).
+    location_retention_minutes: int = 30
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LINLI_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -76,6 +96,8 @@ class Settings(BaseSettings):
     wechat: WeChatSettings = WeChatSettings()
     media: MediaSettings = MediaSettings()
     geo: GeoSettings = GeoSettings()
+    ticket: TicketSettings = TicketSettings()
+    duty: DutySettings = DutySettings()
 
     @model_validator(mode="after")
     def _apply_database_url(self) -> "Settings":

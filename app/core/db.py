@@ -68,6 +68,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
+            after_commit = getattr(request.app.state, "after_commit", None)
+            if after_commit is not None:
+                after_commit(session.info)
         except AppError as exc:
             await (session.commit() if exc.commit_on_raise else session.rollback())
             raise

@@ -1,0 +1,91 @@
+"""Idempotency-Key storage: a retried write returns the first answer instead of doing it twice."""
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, delete
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.errors import Unprocessable
+from app.core.models import Base, UTCDateTime
+
+KEEP_FOR = timedelta(days=7)
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_record"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. "POST /api/v1/tickets"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "request.idempotency_key_reused"
+    message = "同一个请求编号被用于不同的内容，请重新提交"
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, default=str, ensure_ascii=False).encode()
+    ).hexdigest()
+
+
+async def lookup(
+    session: AsyncSession, *, user_id: uuid.UUID, scope: str, key: str, body_hash: str, now: datetime
+) -> IdempotencyRecord | None:
+    """The stored answer for this key, or None; the same key with another body is refused."""
+    record = await session.get(IdempotencyRecord, (user_id, scope, key))
+    if record is None or record.created_at < now - KEEP_FOR:
+        return None
+    if record.request_hash != body_hash:
+        raise IdempotencyKeyReused()
+    return record
+
+
+async def remember(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    scope: str,
+    key: str,
+    body_hash: str,
+    now: datetime,
+    status_code: int,
+    resource_id: str | None,
+    response: dict[str, Any],
+) -> None:
+    """Store the answer given for this key (in the same transaction as the write)."""
+    existing = await session.get(IdempotencyRecord, (user_id, scope, key))
+    if existing is not None:  # an expired record: replace it
+        await session.delete(existing)
+        await session.flush()
+    session.add(
+        IdempotencyRecord(
+            user_id=user_id,
+            scope=scope,
+            key=key,
+            request_hash=body_hash,
+            status_code=status_code,
+            resource_id=resource_id,
+            response=response,
+            created_at=now,
+        )
+    )
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
+    """Delete records past the retention window; returns how many."""
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - KEEP_FOR)
+    )
+    return result.rowcount or 0

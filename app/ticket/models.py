@@ -1,0 +1,145 @@
+"""随手拍 tickets, their photos, timeline events and supporters."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from app.ticket.state import TicketStatus
+
+
+class Ticket(IdMixin, TimestampMixin, Base):
+    __tablename__ = "ticket"
+    __table_args__ = (
+        # The worker queue and the sweeper read open tickets by deadline.
+        Index("ix_ticket_grid_id_next_due_at", "grid_id", "next_due_at"),
+        Index("ix_ticket_community_id_next_due_at", "community_id", "next_due_at"),
+        Index("ix_ticket_community_id_submitted_at", "community_id", "submitted_at"),
+        Index("ix_ticket_subdistrict_id_submitted_at", "subdistrict_id", "submitted_at"),
+        Index("ix_ticket_reporter_id_submitted_at", "reporter_id", "submitted_at"),
+        Index("ix_ticket_status_respond_by", "status", "respond_by"),
+        Index("ix_ticket_status_resolve_by", "status", "resolve_by"),
+        Index("ix_ticket_category_id_submitted_at", "category_id", "submitted_at"),
+    )
+
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    subdistrict_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subdistrict.id"))
+    community_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("community.id"))
+    grid_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("grid.id"))
+    category_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("category.id"))
+    building_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("building.id"))
+    priority: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text)
+    # WGS-84; null when only an address was given.
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    address: Mapped[str] = mapped_column(String(200), default="")
+    routed_by: Mapped[str] = mapped_column(String(16))  # grid | nearest_grid | duty_queue
+    reporter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id"))
+    # Reported on behalf of someone (an elder who phoned the community).
+    on_behalf_name: Mapped[str | None] = mapped_column(String(64))
+    on_behalf_phone: Mapped[str | None] = mapped_column(String(20))
+    consent_note: Mapped[str | None] = mapped_column(String(200))
+
+    status: Mapped[TicketStatus] = mapped_column(StrEnumType(TicketStatus))
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"), index=True)
+    department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("department.id"), index=True)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket.id"))
+
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    respond_by: Mapped[datetime] = mapped_column(UTCDateTime())
+    resolve_by: Mapped[datetime] = mapped_column(UTCDateTime())
+    # respond_by while waiting for a response, resolve_by while open, null when done: queues sort by it.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    responded_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    arrival_distance_m: Mapped[float | None] = mapped_column(Float)
+    arrival_far: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Alert ladder: how many rungs have fired for the response and the resolve deadline.
+    response_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    response_alert_level: Mapped[int] = mapped_column(Integer, default=0)
+    resolve_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolve_alert_level: Mapped[int] = mapped_column(Integer, default=0)
+
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(String(500))
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    escalation_count: Mapped[int] = mapped_column(Integer, default=0)
+    supporter_count: Mapped[int] = mapped_column(Integer, default=0)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Staff approved showing the report photos on the public board (faces, plates).
+    photos_public: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class TicketPhoto(Base):
+    __tablename__ = "ticket_photo"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    photo_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("photo.id"), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # report | progress | after
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class TicketEvent(IdMixin, Base):
+    """One line of a ticket's timeline: every transition and notable fact."""
+
+    __tablename__ = "ticket_event"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    # Order within the ticket's timeline (several events may share a timestamp).
+    seq: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(32))  # a TicketAction, or create/support/alert
+    from_status: Mapped[TicketStatus | None] = mapped_column(StrEnumType(TicketStatus))
+    to_status: Mapped[TicketStatus | None] = mapped_column(StrEnumType(TicketStatus))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
+    note: Mapped[str | None] = mapped_column(String(500))
+    photo_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lng: Mapped[float | None] = mapped_column(Float)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TicketSupporter(Base):
+    """A "+1": someone else affected by the same problem."""
+
+    __tablename__ = "ticket_supporter"
+
+    ticket_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PointsEntry(IdMixin, Base):
+    """Credit for couriers and part-time grid workers whose reports were verified."""
+
+    __tablename__ = "points_entry"
+    __table_args__ = (UniqueConstraint("user_id", "ticket_id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TicketNumberCounter(Base):
+    """Per-day sequence for human-readable ticket numbers (T + yyyymmdd + 6 digits)."""
+
+    __tablename__ = "ticket_number_counter"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, server_default=text("0"))

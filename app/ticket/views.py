@@ -1,0 +1,209 @@
+"""Read models of tickets: what each caller is shown (private parts only to those who need them)."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Actor, mask_address, mask_phone
+from app.core.config import Settings
+from app.media.models import Photo
+from app.media.service import photo_read
+from app.org import geo
+from app.org.models import Category
+from app.ticket import policies, sla, state
+from app.ticket.models import Ticket, TicketEvent, TicketPhoto
+from app.ticket.schemas import LocationRead, PersonRead, TicketBrief, TicketEventRead, TicketRead
+from app.user.models import User
+
+# The public sees locations rounded to about 100 m.
+_PUBLIC_DECIMALS = 3
+
+
+def _location(t: Ticket, system: geo.CoordSystem, *, exact: bool) -> LocationRead | None:
+    if t.lat is None or t.lng is None:
+        return None
+    lat, lng = geo.from_wgs84(t.lat, t.lng, system)
+    if not exact:
+        lat, lng = round(lat, _PUBLIC_DECIMALS), round(lng, _PUBLIC_DECIMALS)
+    return LocationRead(lat=lat, lng=lng, coord_system=system)
+
+
+async def category_names(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    return dict((await session.execute(select(Category.id, Category.name).where(Category.id.in_(ids)))).all())
+
+
+def brief(
+    t: Ticket,
+    *,
+    category_name: str,
+    now: datetime,
+    exact: bool,
+    system: geo.CoordSystem,
+    distance_m: float | None = None,
+) -> TicketBrief:
+    """A list row; `exact` False rounds the location and masks the address."""
+    waiting = t.status in state.AWAITING_RESPONSE
+    open_ = t.status in state.OPEN
+    return TicketBrief(
+        id=t.id,
+        number=t.number,
+        status=t.status,
+        category_id=t.category_id,
+        category_name=category_name,
+        priority=t.priority,
+        description=t.description,
+        community_id=t.community_id,
+        grid_id=t.grid_id,
+        address=t.address if exact else (mask_address(t.address) or ""),
+        location=_location(t, system, exact=exact),
+        submitted_at=t.submitted_at,
+        respond_by=t.respond_by,
+        resolve_by=t.resolve_by,
+        responded_at=t.responded_at,
+        resolved_at=t.resolved_at,
+        seconds_to_respond=sla.seconds_left(t.respond_by, now) if waiting else None,
+        seconds_to_resolve=sla.seconds_left(t.resolve_by, now) if open_ else None,
+        response_overdue=(t.responded_at or now) > t.respond_by,
+        resolve_overdue=(t.resolved_at or (now if open_ else t.resolve_by)) > t.resolve_by,
+        assignee_id=t.assignee_id,
+        supporter_count=t.supporter_count,
+        distance_m=distance_m,
+    )
+
+
+async def briefs(
+    session: AsyncSession,
+    tickets: list[Ticket],
+    *,
+    actor: Actor,
+    now: datetime,
+    system: geo.CoordSystem,
+    distances: list[float] | None = None,
+) -> list[TicketBrief]:
+    names = await category_names(session, {t.category_id for t in tickets})
+    return [
+        brief(
+            t,
+            category_name=names.get(t.category_id, ""),
+            now=now,
+            system=system,
+            exact=policies.can_view(actor, _facts(t)),
+            distance_m=distances[i] if distances else None,
+        )
+        for i, t in enumerate(tickets)
+    ]
+
+
+def _facts(t: Ticket) -> policies.TicketFacts:
+    return policies.TicketFacts(
+        status=t.status,
+        subdistrict_id=t.subdistrict_id,
+        community_id=t.community_id,
+        grid_id=t.grid_id,
+        reporter_id=t.reporter_id,
+        assignee_id=t.assignee_id,
+        department_id=t.department_id,
+    )
+
+
+async def detail(
+    session: AsyncSession,
+    t: Ticket,
+    *,
+    actor: Actor,
+    settings: Settings,
+    now: datetime,
+    system: geo.CoordSystem = geo.CoordSystem.WGS84,
+) -> TicketRead:
+    """The ticket with photos and timeline; private parts only for those who may see them."""
+    f = _facts(t)
+    full = policies.can_view(actor, f)
+    contact = policies.sees_contact(actor, f)
+    names = await category_names(session, {t.category_id})
+    base = brief(t, category_name=names.get(t.category_id, ""), now=now, exact=full, system=system)
+    people_ids = {t.reporter_id, t.assignee_id}
+    events = list(
+        await session.scalars(
+            select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(TicketEvent.seq)
+        )
+    )
+    people_ids |= {e.actor_id for e in events}
+    people = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(people_ids - {None})))}
+    links = list(
+        await session.execute(
+            select(TicketPhoto.photo_id, TicketPhoto.kind)
+            .where(TicketPhoto.ticket_id == t.id)
+            .order_by(TicketPhoto.position)
+        )
+    )
+    photos = {
+        p.id: p for p in await session.scalars(select(Photo).where(Photo.id.in_([pid for pid, _ in links])))
+    }
+    show_report_photos = full or t.photos_public
+
+    def pr(pid: uuid.UUID) -> object:
+        return photo_read(photos[pid], cfg=settings.media, now=now)
+
+    def person(user_id: uuid.UUID | None, *, staff_side: bool) -> PersonRead | None:
+        if user_id is None or user_id not in people:
+            return None
+        u = people[user_id]
+        if not full and not staff_side:
+            return None  # the public sees no reporter identity
+        return PersonRead(
+            id=u.id, display_name=u.display_name, phone=u.phone if contact else mask_phone(u.phone)
+        )
+
+    timeline = [
+        TicketEventRead(
+            id=e.id,
+            action=e.action,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            actor=person(e.actor_id, staff_side=e.actor_id != t.reporter_id),
+            note=e.note if full or e.actor_id != t.reporter_id else None,
+            photos=[pr(uuid.UUID(pid)) for pid in e.photo_ids if full and uuid.UUID(pid) in photos],
+            location=(
+                LocationRead(lat=e.lat, lng=e.lng, coord_system=geo.CoordSystem.WGS84)
+                if full and e.lat is not None and e.lng is not None
+                else None
+            ),
+            data=e.data if full else {},
+            at=e.at,
+        )
+        for e in events
+    ]
+    on_behalf = None
+    if full and t.on_behalf_name:
+        on_behalf = PersonRead(
+            display_name=t.on_behalf_name,
+            phone=t.on_behalf_phone if contact else mask_phone(t.on_behalf_phone),
+        )
+    return TicketRead(
+        **base.model_dump(),
+        reporter=person(t.reporter_id, staff_side=False) if full else None,
+        on_behalf=on_behalf,
+        consent_note=t.consent_note if full else None,
+        building_id=t.building_id if full else None,
+        routed_by=t.routed_by,
+        assignee=person(t.assignee_id, staff_side=True),
+        department_id=t.department_id,
+        merged_into_id=t.merged_into_id,
+        arrived_at=t.arrived_at,
+        arrival_distance_m=t.arrival_distance_m if full else None,
+        arrival_far=t.arrival_far,
+        closed_at=t.closed_at,
+        rating=t.rating,
+        rating_comment=t.rating_comment if full else None,
+        reopen_count=t.reopen_count,
+        photos=[pr(pid) for pid, kind in links if kind == "report" and show_report_photos and pid in photos],
+        after_photos=[
+            pr(pid) for pid, kind in links if kind == "after" and show_report_photos and pid in photos
+        ],
+        timeline=timeline,
+        is_full_view=full,
+    )
