@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run migrate demo test lint format openapi lock clean
+.PHONY: install run migrate demo test lint format openapi bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Linli needs Python 3.11")'
@@ -26,7 +26,7 @@ demo: migrate
 
 ## Install, migrate, load the demo data and serve on http://127.0.0.1:$(PORT) (docs at /docs).
 run: demo
-	$(VENV)/bin/uvicorn app.main:app --host 127.0.0.1 --port $(PORT)
+	$(VENV)/bin/uvicorn app.main:app --host 127.0.0.1 --port $(PORT) --timeout-graceful-shutdown 5
 
 ## Install and run the whole test suite (add PostgreSQL with LINLI_TEST_POSTGRES_URL=...).
 test: install
@@ -43,6 +43,10 @@ format: install
 ## Regenerate the checked-in OpenAPI document.
 openapi: install
 	$(PY) -m app.openapi_export > openapi/openapi.json
+
+## Benchmark on loopback (needs wrk; installed from Debian's packages when missing): BENCH_ARGS="--tickets 1000000"
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## Re-pin requirements.lock from a clean virtualenv.
 lock:

@@ -19,7 +19,9 @@ from app.core.limits import BodySizeLimit
 from app.core.security import PasswordHashing
 from app.media.router import file_router
 from app.media.storage import LocalStorage, Storage
+from app.notification.outbox import InProcessBroker, live_delivery
 from app.org.service import GridIndexCache
+from app.ticket.jobs import sweeping
 
 DESCRIPTION = """
 邻里（Linli）：党建引领基层治理的开放后端，服务于居民随手拍、乐修匠维修、菜鸟学堂和网格员 10 分钟响应。
@@ -57,7 +59,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        # Background work: live delivery of the outbox after commit, and the ticket sweeper.
+        async with live_delivery(app), sweeping(app):
+            yield
         close = getattr(app.state.wechat, "aclose", None)
         if close is not None:
             await close()
@@ -79,6 +83,7 @@ def create_app(
     app.state.hasher = PasswordHashing(settings.password)
     app.state.storage = storage or LocalStorage(settings.media.root)
     app.state.grid_index = GridIndexCache()
+    app.state.broker = InProcessBroker()
 
     install_error_handlers(app)
     app.include_router(build_api_router())

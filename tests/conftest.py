@@ -33,6 +33,8 @@ def make_settings(url: str, tmp: Path | None = None, **overrides: object) -> Set
         "DATABASE_URL": url,
         "password": {"time_cost": 1, "memory_cost_kib": 8, "parallelism": 1},
         "media": {"root": str(tmp or Path("/nonexistent"))},
+        # No background sweeper in tests: they call app.ticket.jobs.sweep() with a frozen clock.
+        "ticket": {"sweep_interval_seconds": 0},
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy import select
 
@@ -28,14 +28,15 @@ bearer_scheme = HTTPBearer(
 )
 
 
-async def get_current_user(
+async def get_auth(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
     _password_token: Annotated[str | None, Depends(password_scheme)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> User:
-    """Load the user of a valid access token; 401 for a missing or bad token, 403 if inactive."""
+) -> tuple[User, Actor]:
+    """Check the access token and load the user with every role grant and grid in one query;
+    401 for a missing or bad token, 403 if the account is inactive."""
     if bearer is None or not bearer.credentials:
         raise exc.TokenMissing()
     try:
@@ -44,28 +45,28 @@ async def get_current_user(
         raise exc.TokenExpired() from None
     except security.TokenInvalid:
         raise exc.TokenInvalid() from None
-    user = await session.get(User, claims.user_id)
-    if user is None or user.token_version != claims.token_version:
+    rows = (
+        await session.execute(
+            select(User, UserRole, GridMember.grid_id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(GridMember, GridMember.user_id == User.id)
+            .where(User.id == claims.user_id)
+        )
+    ).all()
+    if not rows:
+        raise exc.TokenInvalid()
+    user = rows[0][0]
+    if user.token_version != claims.token_version:
         raise exc.TokenInvalid()
     if not user.is_active:
         raise exc.UserInactive()
-    return user
-
-
-CurrentUser = Annotated[User, Depends(get_current_user)]
-
-
-async def get_current_actor(request: Request, user: CurrentUser, session: SessionDep) -> Actor:
-    """The caller with the scopes of every role they hold."""
-    grants = list(await session.scalars(select(UserRole).where(UserRole.user_id == user.id)))
-    grid_ids = frozenset(
-        await session.scalars(select(GridMember.grid_id).where(GridMember.user_id == user.id))
-    )
+    grants = list({g.id: g for _, g, _ in rows if g is not None}.values())
+    grid_ids = frozenset(gid for _, _, gid in rows if gid is not None)
 
     def ids(role: Role, attr: str) -> frozenset:
         return frozenset(getattr(g, attr) for g in grants if g.role is role and getattr(g, attr) is not None)
 
-    return Actor(
+    return user, Actor(
         user_id=user.id,
         roles=frozenset(g.role for g in grants),
         subdistrict_ids=ids(Role.SUBDISTRICT_ADMIN, "subdistrict_id"),
@@ -75,6 +76,22 @@ async def get_current_actor(request: Request, user: CurrentUser, session: Sessio
         grid_ids=grid_ids,
         craftsman_subdistrict_ids=ids(Role.CRAFTSMAN, "subdistrict_id"),
     )
+
+
+AuthDep = Annotated[tuple[User, Actor], Depends(get_auth)]
+
+
+async def get_current_user(auth: AuthDep) -> User:
+    """The authenticated user."""
+    return auth[0]
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_current_actor(auth: AuthDep) -> Actor:
+    """The caller with the scopes of every role they hold."""
+    return auth[1]
 
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]

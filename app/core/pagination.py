@@ -73,13 +73,7 @@ async def paginate(
 ) -> tuple[list[Any], str | None]:
     """Return one page of ORM rows of `stmt` ordered by `columns` (the last one unique)."""
     if cursor:
-        values = decode_cursor(cursor, len(columns))
-        for column, value in zip(columns, values, strict=True):
-            # A cursor is client input: only values of the column's own type reach the query.
-            expected = column.type.python_type
-            if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-                raise InvalidCursor()
-        stmt = stmt.where(_after(columns, values, descending))
+        stmt = stmt.where(_after(columns, _checked(cursor, columns), descending))
     order = [c.desc() if descending else c.asc() for c in columns]
     rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).unique())
     next_cursor = None
@@ -88,3 +82,53 @@ async def paginate(
         last = rows[-1]
         next_cursor = encode_cursor([getattr(last, c.key) for c in columns])
     return rows, next_cursor
+
+
+async def paginate_buckets(
+    session: AsyncSession,
+    stmt: Select[Any],
+    *,
+    buckets: Sequence[ColumnElement[bool]],
+    columns: Sequence[ColumnElement[Any]],
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
+) -> tuple[list[Any], str | None]:
+    """Like `paginate` over `stmt` filtered by any of `buckets`, but one indexed query per bucket
+    merged in Python: an OR of scopes makes the database sort every matching row, while each
+    bucket alone walks its index and stops after `limit` rows. Buckets read only the sort keys;
+    the full rows are loaded for the final page alone."""
+    if len(buckets) <= 1:
+        filtered = stmt.where(buckets[0]) if buckets else stmt
+        return await paginate(
+            session, filtered, columns=columns, cursor=cursor, limit=limit, descending=descending
+        )
+    keyset = stmt.with_only_columns(*columns)
+    if cursor:
+        keyset = keyset.where(_after(columns, _checked(cursor, columns), descending))
+    order = [c.desc() if descending else c.asc() for c in columns]
+    keys: set[tuple[Any, ...]] = set()
+    for bucket in buckets:
+        keys.update(
+            tuple(r) for r in await session.execute(keyset.where(bucket).order_by(*order).limit(limit + 1))
+        )
+    ordered = sorted(keys, reverse=descending)
+    page_keys = ordered[:limit]
+    unique = columns[-1]
+    rows = {
+        getattr(r, unique.key): r
+        for r in await session.scalars(stmt.where(unique.in_([k[-1] for k in page_keys])))
+    }
+    page = [rows[k[-1]] for k in page_keys if k[-1] in rows]
+    next_cursor = encode_cursor(list(page_keys[-1])) if len(ordered) > limit else None
+    return page, next_cursor
+
+
+def _checked(cursor: str, columns: Sequence[ColumnElement[Any]]) -> list[Any]:
+    values = decode_cursor(cursor, len(columns))
+    for column, value in zip(columns, values, strict=True):
+        # A cursor is client input: only values of the column's own type reach the query.
+        expected = column.type.python_type
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
+            raise InvalidCursor()
+    return values

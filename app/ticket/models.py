@@ -15,8 +15,9 @@ class Ticket(IdMixin, TimestampMixin, Base):
     __tablename__ = "ticket"
     __table_args__ = (
         # The worker queue and the sweeper read open tickets by deadline.
-        Index("ix_ticket_grid_id_next_due_at", "grid_id", "next_due_at"),
-        Index("ix_ticket_community_id_next_due_at", "community_id", "next_due_at"),
+        Index("ix_ticket_grid_id_next_due_at", "grid_id", "next_due_at", "id"),
+        Index("ix_ticket_community_id_next_due_at", "community_id", "next_due_at", "id"),
+        Index("ix_ticket_subdistrict_id_next_due_at", "subdistrict_id", "next_due_at", "id"),
         Index("ix_ticket_community_id_submitted_at", "community_id", "submitted_at"),
         Index("ix_ticket_subdistrict_id_submitted_at", "subdistrict_id", "submitted_at"),
         Index("ix_ticket_reporter_id_submitted_at", "reporter_id", "submitted_at"),

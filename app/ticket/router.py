@@ -188,9 +188,15 @@ async def get_ticket(
     settings: SettingsDep,
     coord_system: CoordParam = geo.CoordSystem.WGS84,
 ) -> TicketRead:
-    ticket = await service.get_ticket(session, ticket_id)
+    ticket, category_name = await service.get_ticket(session, ticket_id)
     return await views.detail(
-        session, ticket, actor=actor, settings=settings, now=clock.now(), system=coord_system
+        session,
+        ticket,
+        actor=actor,
+        settings=settings,
+        now=clock.now(),
+        system=coord_system,
+        category_name=category_name,
     )
 
 

@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Actor, Role, administers
 from app.core.clock import Clock
 from app.core.config import Settings
+from app.core.pagination import paginate_buckets
 from app.media.models import Photo
 from app.notification.service import notify
 from app.org import exceptions as org_exc
@@ -399,10 +400,11 @@ async def apply_action(
     try:
         to_status = state.next_status(ticket.status, action)
     except state.InvalidTransition:
-        if action is A.CLAIM and ticket.assignee_id is not None:
-            raise exc.AlreadyClaimed() from None
+        # Finished first: a closed ticket still has its assignee, but is not "already claimed".
         if ticket.status in state.TERMINAL:
             raise exc.TicketFinished(status=ticket.status.value, action=action.value) from None
+        if action is A.CLAIM and ticket.assignee_id is not None:
+            raise exc.AlreadyClaimed() from None
         raise exc.InvalidTransition(status=ticket.status.value, action=action.value) from None
     now = clock.now()
     from_status = ticket.status
@@ -624,7 +626,7 @@ async def _after(
             )
     elif action is A.ARRIVE:
         await _notify_ticket(
-            session, t, [t.reporter_id], kind="ticket.arrived", title="网格员已到达现场", now=now
+            session, t, [t.reporter_id], kind="ticket.arrived", title="网格员已到达现场", now=now, skip=me
         )
     elif action is A.RESOLVE:
         await _notify_ticket(
@@ -683,7 +685,7 @@ async def _after(
         )
     elif action is A.CONFIRM:
         await _notify_ticket(
-            session, t, [t.assignee_id], kind="ticket.rated", title="居民已确认并评价", now=now
+            session, t, [t.assignee_id], kind="ticket.rated", title="居民已确认并评价", now=now, skip=me
         )
     elif action is A.REOPEN:
         await _notify_ticket(
@@ -724,30 +726,44 @@ async def _award_points(session: AsyncSession, t: Ticket, now: datetime, points:
 # --- reading ----------------------------------------------------------------------------
 
 
-async def get_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> Ticket:
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
+async def get_ticket(session: AsyncSession, ticket_id: uuid.UUID) -> tuple[Ticket, str]:
+    """A ticket with its category's name (one query)."""
+    row = (
+        await session.execute(
+            select(Ticket, Category.name)
+            .join(Category, Category.id == Ticket.category_id)
+            .where(Ticket.id == ticket_id)
+        )
+    ).first()
+    if row is None:
         raise exc.TicketNotFound()
-    return ticket
+    return row[0], row[1]
+
+
+def scope_buckets(actor: Actor) -> list[ColumnElement[bool]] | None:
+    """The actor's ticket scopes, one indexed condition each (any of them grants the full view);
+    an empty list means everything (superadmin), None means no scope by role."""
+    if actor.is_superadmin:
+        return []
+    buckets: list[ColumnElement[bool]] = [Ticket.subdistrict_id == s for s in sorted(actor.subdistrict_ids)]
+    buckets += [Ticket.community_id == c for c in sorted(actor.community_ids)]
+    buckets += [Ticket.department_id == d for d in sorted(actor.department_ids)]
+    if Role.GRID_WORKER in actor.roles:
+        buckets += [Ticket.grid_id == g for g in sorted(actor.grid_ids)]
+        buckets += [
+            (Ticket.community_id == c) & Ticket.grid_id.is_(None) for c in sorted(actor.worker_community_ids)
+        ]
+        # Work an admin assigned to them in another grid of the community (policies.can_view).
+        buckets.append(Ticket.assignee_id == actor.user_id)
+    return buckets or None
 
 
 def visible_to(actor: Actor) -> Select[tuple[Ticket]] | None:
     """Tickets whose private parts the actor may see, as a query; None if they see none by role."""
-    if actor.is_superadmin:
-        return select(Ticket)
-    clauses = []
-    if actor.subdistrict_ids:
-        clauses.append(Ticket.subdistrict_id.in_(actor.subdistrict_ids))
-    if actor.community_ids:
-        clauses.append(Ticket.community_id.in_(actor.community_ids))
-    if actor.department_ids:
-        clauses.append(Ticket.department_id.in_(actor.department_ids))
-    if Role.GRID_WORKER in actor.roles:
-        clauses.append(Ticket.grid_id.in_(actor.grid_ids))
-        clauses.append((Ticket.grid_id.is_(None)) & Ticket.community_id.in_(actor.worker_community_ids))
-    if not clauses:
+    buckets = scope_buckets(actor)
+    if buckets is None:
         return None
-    return select(Ticket).where(or_(*clauses))
+    return select(Ticket).where(or_(*buckets)) if buckets else select(Ticket)
 
 
 async def list_tickets(
@@ -768,15 +784,15 @@ async def list_tickets(
     limit: int,
 ) -> tuple[list[Ticket], str | None]:
     """ "mine" (my reports), "queue" (my grids' open work by deadline) or "all" (staff scope)."""
-    from app.core.pagination import paginate
-
+    stmt: Select[tuple[Ticket]] = select(Ticket)
+    buckets: list[ColumnElement[bool]] = []
     if view == "mine":
-        stmt: Select[tuple[Ticket]] = select(Ticket).where(Ticket.reporter_id == actor.user_id)
+        buckets = [Ticket.reporter_id == actor.user_id]
     else:
-        scoped = visible_to(actor)
+        scoped = scope_buckets(actor)
         if scoped is None:
             raise exc.ActionNotAllowed("只有网格员和工作人员可以查看此列表")
-        stmt = scoped
+        buckets = scoped
         if view == "queue":
             stmt = stmt.where(Ticket.next_due_at.is_not(None))
     if statuses:
@@ -799,11 +815,22 @@ async def list_tickets(
         min_lat, min_lng, max_lat, max_lng = bbox
         stmt = stmt.where(Ticket.lat.between(min_lat, max_lat), Ticket.lng.between(min_lng, max_lng))
     if view == "queue":
-        return await paginate(
-            session, stmt, columns=[Ticket.next_due_at, Ticket.id], cursor=cursor, limit=limit
+        return await paginate_buckets(
+            session,
+            stmt,
+            buckets=buckets,
+            columns=[Ticket.next_due_at, Ticket.id],
+            cursor=cursor,
+            limit=limit,
         )
-    return await paginate(
-        session, stmt, columns=[Ticket.submitted_at, Ticket.id], cursor=cursor, limit=limit, descending=True
+    return await paginate_buckets(
+        session,
+        stmt,
+        buckets=buckets,
+        columns=[Ticket.submitted_at, Ticket.id],
+        cursor=cursor,
+        limit=limit,
+        descending=True,
     )
 
 

@@ -67,7 +67,7 @@ def brief(
         resolved_at=t.resolved_at,
         seconds_to_respond=sla.seconds_left(t.respond_by, now) if waiting else None,
         seconds_to_resolve=sla.seconds_left(t.resolve_by, now) if open_ else None,
-        response_overdue=(t.responded_at or now) > t.respond_by,
+        response_overdue=(t.responded_at or (now if waiting else t.respond_by)) > t.respond_by,
         resolve_overdue=(t.resolved_at or (now if open_ else t.resolve_by)) > t.resolve_by,
         assignee_id=t.assignee_id,
         supporter_count=t.supporter_count,
@@ -118,31 +118,38 @@ async def detail(
     settings: Settings,
     now: datetime,
     system: geo.CoordSystem = geo.CoordSystem.WGS84,
+    category_name: str | None = None,
 ) -> TicketRead:
     """The ticket with photos and timeline; private parts only for those who may see them."""
     f = _facts(t)
     full = policies.can_view(actor, f)
     contact = policies.sees_contact(actor, f)
-    names = await category_names(session, {t.category_id})
-    base = brief(t, category_name=names.get(t.category_id, ""), now=now, exact=full, system=system)
-    people_ids = {t.reporter_id, t.assignee_id}
-    events = list(
-        await session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(TicketEvent.seq)
-        )
-    )
-    people_ids |= {e.actor_id for e in events}
-    people = {u.id: u for u in await session.scalars(select(User).where(User.id.in_(people_ids - {None})))}
-    links = list(
+    if category_name is None:
+        category_name = (await category_names(session, {t.category_id})).get(t.category_id, "")
+    base = brief(t, category_name=category_name, now=now, exact=full, system=system)
+    rows = (
         await session.execute(
-            select(TicketPhoto.photo_id, TicketPhoto.kind)
+            select(TicketEvent, User)
+            .outerjoin(User, User.id == TicketEvent.actor_id)
+            .where(TicketEvent.ticket_id == t.id)
+            .order_by(TicketEvent.seq)
+        )
+    ).all()
+    events = [e for e, _ in rows]
+    people = {u.id: u for _, u in rows if u is not None}
+    missing = {t.reporter_id, t.assignee_id} - set(people) - {None}
+    if missing:
+        people |= {u.id: u for u in await session.scalars(select(User).where(User.id.in_(missing)))}
+    photo_rows = (
+        await session.execute(
+            select(TicketPhoto.kind, Photo)
+            .join(Photo, Photo.id == TicketPhoto.photo_id)
             .where(TicketPhoto.ticket_id == t.id)
             .order_by(TicketPhoto.position)
         )
-    )
-    photos = {
-        p.id: p for p in await session.scalars(select(Photo).where(Photo.id.in_([pid for pid, _ in links])))
-    }
+    ).all()
+    links = [(p.id, kind) for kind, p in photo_rows]
+    photos = {p.id: p for _, p in photo_rows}
     show_report_photos = full or t.photos_public
 
     def pr(pid: uuid.UUID) -> object:
@@ -158,14 +165,18 @@ async def detail(
             id=u.id, display_name=u.display_name, phone=u.phone if contact else mask_phone(u.phone)
         )
 
+    def staff_side(e: TicketEvent) -> bool:
+        # Supporters ("+1") are residents affected by the problem: as private as the reporter.
+        return e.actor_id != t.reporter_id and e.action != "support"
+
     timeline = [
         TicketEventRead(
             id=e.id,
             action=e.action,
             from_status=e.from_status,
             to_status=e.to_status,
-            actor=person(e.actor_id, staff_side=e.actor_id != t.reporter_id),
-            note=e.note if full or e.actor_id != t.reporter_id else None,
+            actor=person(e.actor_id, staff_side=staff_side(e)),
+            note=e.note if full or staff_side(e) else None,
             photos=[pr(uuid.UUID(pid)) for pid in e.photo_ids if full and uuid.UUID(pid) in photos],
             location=(
                 LocationRead(lat=e.lat, lng=e.lng, coord_system=geo.CoordSystem.WGS84)

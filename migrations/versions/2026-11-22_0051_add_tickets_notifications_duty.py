@@ -1,8 +1,8 @@
 """add_tickets_notifications_duty
 
-Revision ID: 848a4aeedd22
+Revision ID: 2798787d8eb1
 Revises: 8f9682e7d39b
-Create Date: 2026-11-22 00:45:37.429083+00:00
+Create Date: 2026-11-22 00:51:03.015329+00:00
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "848a4aeedd22"
+revision: str = "2798787d8eb1"
 down_revision: str | None = "8f9682e7d39b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -158,18 +158,21 @@ def upgrade() -> None:
             "ix_ticket_category_id_submitted_at", ["category_id", "submitted_at"], unique=False
         )
         batch_op.create_index(
-            "ix_ticket_community_id_next_due_at", ["community_id", "next_due_at"], unique=False
+            "ix_ticket_community_id_next_due_at", ["community_id", "next_due_at", "id"], unique=False
         )
         batch_op.create_index(
             "ix_ticket_community_id_submitted_at", ["community_id", "submitted_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_ticket_department_id"), ["department_id"], unique=False)
-        batch_op.create_index("ix_ticket_grid_id_next_due_at", ["grid_id", "next_due_at"], unique=False)
+        batch_op.create_index("ix_ticket_grid_id_next_due_at", ["grid_id", "next_due_at", "id"], unique=False)
         batch_op.create_index(
             "ix_ticket_reporter_id_submitted_at", ["reporter_id", "submitted_at"], unique=False
         )
         batch_op.create_index("ix_ticket_status_resolve_by", ["status", "resolve_by"], unique=False)
         batch_op.create_index("ix_ticket_status_respond_by", ["status", "respond_by"], unique=False)
+        batch_op.create_index(
+            "ix_ticket_subdistrict_id_next_due_at", ["subdistrict_id", "next_due_at", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_ticket_subdistrict_id_submitted_at", ["subdistrict_id", "submitted_at"], unique=False
         )
@@ -304,6 +307,7 @@ def downgrade() -> None:
     op.drop_table("worker_duty")
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.drop_index("ix_ticket_subdistrict_id_submitted_at")
+        batch_op.drop_index("ix_ticket_subdistrict_id_next_due_at")
         batch_op.drop_index("ix_ticket_status_respond_by")
         batch_op.drop_index("ix_ticket_status_resolve_by")
         batch_op.drop_index("ix_ticket_reporter_id_submitted_at")
