@@ -9,12 +9,14 @@ approximate WGS-84 polygons; they are illustrative, not official boundaries.
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import CareCategory, Role
+from app.core.clock import SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.security import PasswordHashing
@@ -155,8 +157,15 @@ async def _get_or_add(session: AsyncSession, model: type, where: dict[str, Any],
     return found
 
 
-async def load_demo(session: AsyncSession, hasher: PasswordHashing) -> None:
-    """Create whatever part of the demo subdistrict is missing."""
+async def load_demo(
+    session: AsyncSession,
+    hasher: PasswordHashing,
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Create whatever part of the demo subdistrict is missing (and, given settings and the time,
+    a few tickets in different states)."""
     sub = await _get_or_add(
         session,
         Subdistrict,
@@ -211,6 +220,127 @@ async def load_demo(session: AsyncSession, hasher: PasswordHashing) -> None:
             )
     for acc in ACCOUNTS:
         await _ensure_account(session, hasher, acc, sub.id, communities, departments, grids, buildings)
+    if settings is not None and now is not None:
+        await _ensure_tickets(session, settings, now)
+
+
+class _At:
+    """A clock the demo moves by hand, so its tickets have a believable history."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+# (description, category, reporter openid, WGS-84 point, hours ago, steps); a step is
+# (action, actor username or openid, minutes after the report, body).
+DEMO_TICKETS: list[tuple[str, str, str, tuple[float, float], float, list[tuple[Any, ...]]]] = [
+    (
+        "西一路小区北门垃圾堆放两天了，有异味",
+        "sanitation",
+        "resident_liu",
+        (34.2690, 108.9480),
+        72,
+        [
+            ("claim", "wg_zhang", 4, None),
+            ("arrive", "wg_zhang", 15, (34.2690, 108.9480)),
+            ("resolve", "wg_zhang", 90, "已联系环卫清运完毕"),
+            ("confirm", "resident_liu", 300, 5),
+        ],
+    ),
+    (
+        "1号楼楼道灯不亮，老人晚上下楼不方便",
+        "facility",
+        "resident_liu",
+        (34.2700, 108.9485),
+        26,
+        [("claim", "wg_zhang", 7, None), ("resolve", "wg_zhang", 240, "已更换声控灯")],
+    ),
+    (
+        "尚德苑门口共享单车堵住消防通道",
+        "occupation",
+        "resident_zhou",
+        (34.2700, 108.9530),
+        20,
+        [("claim", "kd_li", 6, None), ("escalate", "sq_sdl", 60, "城市管理执法中队")],
+    ),
+    (
+        "5号楼下水管冻裂漏水",
+        "water_heating",
+        "resident_zhou",
+        (34.2695, 108.9535),
+        3,
+        [("claim", "kd_li", 9, None), ("arrive", "kd_li", 25, (34.2695, 108.9536))],
+    ),
+    ("西一路口井盖松动，车过有响声", "safety", "resident_liu", (34.2710, 108.9492), 0.05, []),
+]
+
+
+async def _ensure_tickets(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Report the demo tickets through the real services (once: they are recognised by text)."""
+    from app.auth.dependencies import load_user_and_actor
+    from app.org.service import GridIndexCache
+    from app.ticket import schemas as ts
+    from app.ticket import service as tickets
+    from app.ticket.models import Ticket
+    from app.ticket.state import TicketAction
+
+    cache = GridIndexCache()
+    for text, cat_code, reporter, (lat, lng), hours_ago, steps in DEMO_TICKETS:
+        if await session.scalar(select(Ticket.id).where(Ticket.description == text)) is not None:
+            continue
+        clock = _At(now - timedelta(hours=hours_ago))
+        category = await session.scalar(select(Category).where(Category.code == cat_code))
+        assert category is not None
+        user, actor = await _who(session, reporter, load_user_and_actor)
+        body = ts.TicketCreate(
+            category_id=category.id,
+            description=text,
+            location=ts.PointIn(lat=lat, lng=lng, coord_system="wgs84"),
+        )
+        ticket, _ = await tickets.create_ticket(
+            session, actor=actor, reporter=user, clock=clock, settings=settings, cache=cache, data=body
+        )
+        start = clock.at
+        for action, who, minutes, arg in steps:
+            clock.at = start + timedelta(minutes=minutes)
+            _, step_actor = await _who(session, who, load_user_and_actor)
+            payload: Any = None
+            if action == "arrive":
+                payload = ts.ArriveIn(lat=arg[0], lng=arg[1], coord_system="wgs84")
+            elif action == "resolve":
+                payload = ts.ResolveIn(note=arg)
+            elif action == "confirm":
+                payload = ts.ConfirmIn(rating=arg, comment="处理很及时，谢谢网格员")
+            elif action == "escalate":
+                dept = await session.scalar(select(Department).where(Department.name == arg))
+                assert dept is not None
+                payload = ts.EscalateIn(department_id=dept.id, note="单车企业需城管协调清理")
+            await tickets.apply_action(
+                session,
+                actor=step_actor,
+                clock=clock,
+                settings=settings,
+                ticket_id=ticket.id,
+                action=TicketAction(action),
+                body=payload,
+            )
+        if steps:
+            # Demo history is already past its alerts; only the fresh report can still breach.
+            ticket.response_alert_level = ticket.resolve_alert_level = 2
+
+
+async def _who(session: AsyncSession, name: str, load: Any) -> tuple[User, Any]:
+    user_id = await session.scalar(select(User.id).where(User.username == name))
+    if user_id is None:
+        user_id = await session.scalar(
+            select(UserIdentity.user_id).where(UserIdentity.provider == WECHAT, UserIdentity.subject == name)
+        )
+    loaded = await load(session, user_id)
+    assert loaded is not None
+    return loaded
 
 
 async def _ensure_account(
@@ -267,7 +397,9 @@ async def main(settings: Settings | None = None) -> None:
     engine = create_engine(settings.database)
     try:
         async with create_sessionmaker(engine)() as session:
-            await load_demo(session, PasswordHashing(settings.password))
+            await load_demo(
+                session, PasswordHashing(settings.password), settings=settings, now=SystemClock().now()
+            )
             await session.commit()
     finally:
         await engine.dispose()

@@ -2,8 +2,10 @@
 
 from sqlalchemy import func, select
 
-from app.demo import ACCOUNTS, DEMO_PASSWORD, load_demo
+from app.demo import ACCOUNTS, DEMO_PASSWORD, DEMO_TICKETS, load_demo
 from app.models_registry import Base
+from app.ticket.models import Ticket
+from app.ticket.state import TicketStatus
 
 
 async def _counts(session) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -12,12 +14,29 @@ async def _counts(session) -> dict[str, int]:  # type: ignore[no-untyped-def]
     }
 
 
-async def test_loading_twice_changes_nothing(session, app) -> None:  # type: ignore[no-untyped-def]
-    await load_demo(session, app.state.hasher)
+async def test_loading_twice_changes_nothing(session, app, clock) -> None:  # type: ignore[no-untyped-def]
+    await load_demo(session, app.state.hasher, settings=app.state.settings, now=clock.now())
     first = await _counts(session)
     assert first["grid"] == 12 and first["community"] == 3
-    await load_demo(session, app.state.hasher)
+    assert first["ticket"] == len(DEMO_TICKETS)
+    await load_demo(session, app.state.hasher, settings=app.state.settings, now=clock.now())
     assert await _counts(session) == first
+
+
+async def test_demo_tickets_tell_a_story(session, app, clock) -> None:  # type: ignore[no-untyped-def]
+    await load_demo(session, app.state.hasher, settings=app.state.settings, now=clock.now())
+    statuses = sorted((await session.execute(select(Ticket.status))).scalars())
+    assert statuses == sorted(
+        [
+            TicketStatus.CLOSED,
+            TicketStatus.RESOLVED,
+            TicketStatus.ESCALATED,
+            TicketStatus.ON_SITE,
+            TicketStatus.SUBMITTED,
+        ]
+    )
+    fresh = await session.scalar(select(Ticket).where(Ticket.status == TicketStatus.SUBMITTED))
+    assert fresh.respond_by > clock.now()  # still inside the 10-minute promise
 
 
 async def test_every_demo_account_logs_in_and_finds_a_grid(session, app, client) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
         Index("ix_ticket_grid_id_next_due_at", "grid_id", "next_due_at", "id"),
         Index("ix_ticket_community_id_next_due_at", "community_id", "next_due_at", "id"),
         Index("ix_ticket_subdistrict_id_next_due_at", "subdistrict_id", "next_due_at", "id"),
+        # The community duty queue (tickets with no grid): grid_id IS NULL AND community_id = ?.
+        Index("ix_ticket_grid_id_community_id_next_due_at", "grid_id", "community_id", "next_due_at", "id"),
         Index("ix_ticket_community_id_submitted_at", "community_id", "submitted_at"),
         Index("ix_ticket_subdistrict_id_submitted_at", "subdistrict_id", "submitted_at"),
         Index("ix_ticket_reporter_id_submitted_at", "reporter_id", "submitted_at"),

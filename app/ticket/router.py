@@ -16,6 +16,7 @@ from app.core.errors import responses
 from app.core.schemas import InSchema, Limit, Page
 from app.org import geo
 from app.org.exceptions import BuildingNotFound
+from app.org.models import Category
 from app.ticket import exceptions as exc
 from app.ticket import service, views
 from app.ticket.schemas import (
@@ -88,7 +89,12 @@ async def create_ticket(
         cache=request.app.state.grid_index,
         data=body,
     )
-    read = await views.detail(session, ticket, actor=actor, settings=settings, now=now)
+    # The category is in the session already (no query): it was checked when routing.
+    category = await session.get(Category, ticket.category_id)
+    names = {ticket.category_id: category.name if category else ""}
+    read = await views.detail(
+        session, ticket, actor=actor, settings=settings, now=now, category_name=names[ticket.category_id]
+    )
     dup_briefs = await views.briefs(
         session,
         [t for t, _ in duplicates],
@@ -96,6 +102,7 @@ async def create_ticket(
         now=now,
         system=geo.CoordSystem.WGS84,
         distances=[d for _, d in duplicates],
+        names=names,
     )
     out = TicketCreated(**read.model_dump(), possible_duplicates=dup_briefs)
     if idempotency_key:

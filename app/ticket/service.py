@@ -193,6 +193,8 @@ async def _own_photos(session: AsyncSession, photo_ids: list[uuid.UUID], owner_i
 
 
 async def _attach(session: AsyncSession, ticket: Ticket, photos: list[Photo], kind: str) -> None:
+    if not photos:
+        return
     start = (
         await session.scalar(
             select(func.count()).select_from(TicketPhoto).where(TicketPhoto.ticket_id == ticket.id)
@@ -289,7 +291,8 @@ async def create_ticket(
         next_due_at=due.respond_by,
     )
     session.add(ticket)
-    await session.flush()
+    # No flush yet: the unit of work inserts the ticket before its event and photos (foreign
+    # keys order the inserts), and the ticket row goes in with its event count already set.
     await _attach(session, ticket, photos, "report")
     _event(
         session,

@@ -83,8 +83,10 @@ async def briefs(
     now: datetime,
     system: geo.CoordSystem,
     distances: list[float] | None = None,
+    names: dict[uuid.UUID, str] | None = None,
 ) -> list[TicketBrief]:
-    names = await category_names(session, {t.category_id for t in tickets})
+    wanted = {t.category_id for t in tickets} - set(names or {})
+    names = {**(names or {}), **await category_names(session, wanted)}
     return [
         brief(
             t,

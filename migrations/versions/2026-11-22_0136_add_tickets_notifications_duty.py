@@ -1,8 +1,8 @@
 """add_tickets_notifications_duty
 
-Revision ID: 2798787d8eb1
+Revision ID: b9fc15807723
 Revises: 8f9682e7d39b
-Create Date: 2026-11-22 00:51:03.015329+00:00
+Create Date: 2026-11-22 01:36:29.296104+00:00
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "2798787d8eb1"
+revision: str = "b9fc15807723"
 down_revision: str | None = "8f9682e7d39b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -164,6 +164,11 @@ def upgrade() -> None:
             "ix_ticket_community_id_submitted_at", ["community_id", "submitted_at"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_ticket_department_id"), ["department_id"], unique=False)
+        batch_op.create_index(
+            "ix_ticket_grid_id_community_id_next_due_at",
+            ["grid_id", "community_id", "next_due_at", "id"],
+            unique=False,
+        )
         batch_op.create_index("ix_ticket_grid_id_next_due_at", ["grid_id", "next_due_at", "id"], unique=False)
         batch_op.create_index(
             "ix_ticket_reporter_id_submitted_at", ["reporter_id", "submitted_at"], unique=False
@@ -312,6 +317,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ticket_status_resolve_by")
         batch_op.drop_index("ix_ticket_reporter_id_submitted_at")
         batch_op.drop_index("ix_ticket_grid_id_next_due_at")
+        batch_op.drop_index("ix_ticket_grid_id_community_id_next_due_at")
         batch_op.drop_index(batch_op.f("ix_ticket_department_id"))
         batch_op.drop_index("ix_ticket_community_id_submitted_at")
         batch_op.drop_index("ix_ticket_community_id_next_due_at")
