@@ -406,6 +406,18 @@ def main() -> None:
                 duration=args.duration,
                 category=meta["category_id"],
             )
+        # Latency without queueing: one connection at a time.
+        for kind, token, ids in plan[1:3]:
+            results[f"{kind}@1"] = run_wrk(
+                wrk,
+                server,
+                kind,
+                token or "",
+                ids,
+                connections=1,
+                duration=max(5, args.duration // 2),
+                category=meta["category_id"],
+            )
         load_hwm = server.rss_kib("VmHWM") / 1024
 
         admin_id = _admin_id(db_url)
@@ -426,6 +438,7 @@ def main() -> None:
         f"\nLinli benchmark — SQLite, 1 server process, {args.tickets:,} tickets, "
         f"{args.connections} connections, {args.duration} s per endpoint (wrk)\n"
     )
+    print("(x@1: the same endpoint with a single connection: latency without queueing)\n")
     print(f"{'endpoint':<10}{'rps':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'÷ hello':>9}")
     for kind, r in results.items():
         print(

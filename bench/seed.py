@@ -68,6 +68,8 @@ async def seed(
             timedelta(seconds=rng.uniform(0, 240)) if fresh else timedelta(days=rng.uniform(0.1, 90))
         )
         status = TicketStatus.SUBMITTED if fresh else statuses[rng.randrange(len(statuses))]
+        if status is TicketStatus.RESOLVED and now - submitted > timedelta(days=2):
+            status = TicketStatus.CLOSED  # older ones were confirmed or auto-closed long ago
         # The claim pool stays inside its response window for the whole run, so the sweeper is
         # not busy alerting on thousands of seeded breaches while the endpoints are measured.
         respond_by = submitted + (timedelta(hours=3) if fresh else timedelta(minutes=cat.respond_minutes))

@@ -18,6 +18,8 @@ class Ticket(IdMixin, TimestampMixin, Base):
         Index("ix_ticket_grid_id_next_due_at", "grid_id", "next_due_at", "id"),
         Index("ix_ticket_community_id_next_due_at", "community_id", "next_due_at", "id"),
         Index("ix_ticket_subdistrict_id_next_due_at", "subdistrict_id", "next_due_at", "id"),
+        Index("ix_ticket_assignee_id_next_due_at", "assignee_id", "next_due_at", "id"),
+        Index("ix_ticket_status_resolved_at", "status", "resolved_at"),
         # The community duty queue (tickets with no grid): grid_id IS NULL AND community_id = ?.
         Index("ix_ticket_grid_id_community_id_next_due_at", "grid_id", "community_id", "next_due_at", "id"),
         Index("ix_ticket_community_id_submitted_at", "community_id", "submitted_at"),
@@ -49,7 +51,7 @@ class Ticket(IdMixin, TimestampMixin, Base):
 
     status: Mapped[TicketStatus] = mapped_column(StrEnumType(TicketStatus))
     status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"), index=True)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
     department_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("department.id"), index=True)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket.id"))
 

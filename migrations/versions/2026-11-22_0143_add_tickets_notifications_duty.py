@@ -1,8 +1,8 @@
 """add_tickets_notifications_duty
 
-Revision ID: b9fc15807723
+Revision ID: c370fb58a3e3
 Revises: 8f9682e7d39b
-Create Date: 2026-11-22 01:36:29.296104+00:00
+Create Date: 2026-11-22 01:43:01.172399+00:00
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "b9fc15807723"
+revision: str = "c370fb58a3e3"
 down_revision: str | None = "8f9682e7d39b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -153,7 +153,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("number", name=op.f("uq_ticket_number")),
     )
     with op.batch_alter_table("ticket", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_ticket_assignee_id"), ["assignee_id"], unique=False)
+        batch_op.create_index(
+            "ix_ticket_assignee_id_next_due_at", ["assignee_id", "next_due_at", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_ticket_category_id_submitted_at", ["category_id", "submitted_at"], unique=False
         )
@@ -174,6 +176,7 @@ def upgrade() -> None:
             "ix_ticket_reporter_id_submitted_at", ["reporter_id", "submitted_at"], unique=False
         )
         batch_op.create_index("ix_ticket_status_resolve_by", ["status", "resolve_by"], unique=False)
+        batch_op.create_index("ix_ticket_status_resolved_at", ["status", "resolved_at"], unique=False)
         batch_op.create_index("ix_ticket_status_respond_by", ["status", "respond_by"], unique=False)
         batch_op.create_index(
             "ix_ticket_subdistrict_id_next_due_at", ["subdistrict_id", "next_due_at", "id"], unique=False
@@ -314,6 +317,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ticket_subdistrict_id_submitted_at")
         batch_op.drop_index("ix_ticket_subdistrict_id_next_due_at")
         batch_op.drop_index("ix_ticket_status_respond_by")
+        batch_op.drop_index("ix_ticket_status_resolved_at")
         batch_op.drop_index("ix_ticket_status_resolve_by")
         batch_op.drop_index("ix_ticket_reporter_id_submitted_at")
         batch_op.drop_index("ix_ticket_grid_id_next_due_at")
@@ -322,7 +326,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ticket_community_id_submitted_at")
         batch_op.drop_index("ix_ticket_community_id_next_due_at")
         batch_op.drop_index("ix_ticket_category_id_submitted_at")
-        batch_op.drop_index(batch_op.f("ix_ticket_assignee_id"))
+        batch_op.drop_index("ix_ticket_assignee_id_next_due_at")
 
     op.drop_table("ticket")
     with op.batch_alter_table("outbox_message", schema=None) as batch_op:
