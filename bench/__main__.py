@@ -70,7 +70,8 @@ def prepare(db_path: Path, n: int, claim_pool: int) -> dict[str, Any]:
     """Migrate and seed (once per database file); returns the ids the load scripts use."""
     meta_path = db_path.with_suffix(".json")
     if db_path.exists() and meta_path.exists():
-        print(f"reusing {db_path}", flush=True)
+        print(f"reusing {db_path} (claim pool reset)", flush=True)
+        _reset_pool(db_path, n)
         return json.loads(meta_path.read_text())
     db_path.parent.mkdir(parents=True, exist_ok=True)
     db_path.unlink(missing_ok=True)
@@ -112,6 +113,28 @@ def prepare(db_path: Path, n: int, claim_pool: int) -> dict[str, Any]:
     print(f"seeded {n} tickets (+{claim_pool} to claim) in {time.perf_counter() - t0:.0f} s", flush=True)
     meta_path.write_text(json.dumps(meta))
     return meta
+
+
+def _reset_pool(db_path: Path, n: int) -> None:
+    """Put the claim pool back to fresh, unclaimed reports (a previous run claimed some)."""
+    import sqlite3
+
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    now = datetime.now(UTC)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute(
+            "UPDATE ticket SET status = 'submitted', assignee_id = NULL, responded_at = NULL,"
+            " responded_by_id = NULL, submitted_at = ?, status_changed_at = ?,"
+            " respond_by = ?, next_due_at = ?, response_alert_level = 0, response_breached_at = NULL"
+            " WHERE number >= ? AND number LIKE 'S%'",
+            (
+                (now - timedelta(minutes=2)).strftime(fmt),
+                (now - timedelta(minutes=2)).strftime(fmt),
+                (now + timedelta(hours=3)).strftime(fmt),
+                (now + timedelta(hours=3)).strftime(fmt),
+                f"S{n:014d}",
+            ),
+        )
 
 
 def _token(db_url: str, user_id: str) -> str:
@@ -267,8 +290,19 @@ def run_wrk(
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(_lua(kind, token, ids_file).replace("CATEGORY", json.dumps(category)))
         script = f.name
+    threads = min(2, connections)  # wrk needs at least one connection per thread
     out = subprocess.run(
-        [wrk, "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "5s", "-s", script, server.base],
+        [
+            wrk,
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "5s",
+            "-s",
+            script,
+            server.base,
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -85,8 +85,9 @@ async def store_photo(
 
 
 def can_view_photo(actor: Actor, photo: Photo) -> bool:
-    """The uploader and platform administrators see a photo that is not attached to anything yet."""
-    # TODO(#3): photos attached to a ticket are visible to whoever may see the ticket.
+    """The uploader and platform administrators read a photo's record here. Photos attached to a
+    ticket reach everyone else only as signed links inside the ticket, which app/ticket/views.py
+    hands out to those who may see the ticket (or to all once staff made its photos public)."""
     return photo.owner_id == actor.user_id or actor.is_superadmin
 
 

@@ -25,8 +25,14 @@ class Ticket(IdMixin, TimestampMixin, Base):
         Index("ix_ticket_community_id_submitted_at", "community_id", "submitted_at"),
         Index("ix_ticket_subdistrict_id_submitted_at", "subdistrict_id", "submitted_at"),
         Index("ix_ticket_reporter_id_submitted_at", "reporter_id", "submitted_at"),
-        Index("ix_ticket_status_respond_by", "status", "respond_by"),
-        Index("ix_ticket_status_resolve_by", "status", "resolve_by"),
+        # The sweeper's ladders: open tickets whose next rung is due (levels that already fired
+        # at the top rung are skipped inside the index).
+        Index(
+            "ix_ticket_status_response_alert_level_respond_by", "status", "response_alert_level", "respond_by"
+        ),
+        Index(
+            "ix_ticket_status_resolve_alert_level_resolve_by", "status", "resolve_alert_level", "resolve_by"
+        ),
         Index("ix_ticket_category_id_submitted_at", "category_id", "submitted_at"),
     )
 

@@ -1,8 +1,8 @@
 """add_tickets_notifications_duty
 
-Revision ID: c370fb58a3e3
+Revision ID: 0ecb7726ef74
 Revises: 8f9682e7d39b
-Create Date: 2026-11-22 01:43:01.172399+00:00
+Create Date: 2026-11-22 02:00:18.577057+00:00
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "c370fb58a3e3"
+revision: str = "0ecb7726ef74"
 down_revision: str | None = "8f9682e7d39b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -175,9 +175,17 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_ticket_reporter_id_submitted_at", ["reporter_id", "submitted_at"], unique=False
         )
-        batch_op.create_index("ix_ticket_status_resolve_by", ["status", "resolve_by"], unique=False)
+        batch_op.create_index(
+            "ix_ticket_status_resolve_alert_level_resolve_by",
+            ["status", "resolve_alert_level", "resolve_by"],
+            unique=False,
+        )
         batch_op.create_index("ix_ticket_status_resolved_at", ["status", "resolved_at"], unique=False)
-        batch_op.create_index("ix_ticket_status_respond_by", ["status", "respond_by"], unique=False)
+        batch_op.create_index(
+            "ix_ticket_status_response_alert_level_respond_by",
+            ["status", "response_alert_level", "respond_by"],
+            unique=False,
+        )
         batch_op.create_index(
             "ix_ticket_subdistrict_id_next_due_at", ["subdistrict_id", "next_due_at", "id"], unique=False
         )
@@ -316,9 +324,9 @@ def downgrade() -> None:
     with op.batch_alter_table("ticket", schema=None) as batch_op:
         batch_op.drop_index("ix_ticket_subdistrict_id_submitted_at")
         batch_op.drop_index("ix_ticket_subdistrict_id_next_due_at")
-        batch_op.drop_index("ix_ticket_status_respond_by")
+        batch_op.drop_index("ix_ticket_status_response_alert_level_respond_by")
         batch_op.drop_index("ix_ticket_status_resolved_at")
-        batch_op.drop_index("ix_ticket_status_resolve_by")
+        batch_op.drop_index("ix_ticket_status_resolve_alert_level_resolve_by")
         batch_op.drop_index("ix_ticket_reporter_id_submitted_at")
         batch_op.drop_index("ix_ticket_grid_id_next_due_at")
         batch_op.drop_index("ix_ticket_grid_id_community_id_next_due_at")
