@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from sqlalchemy import Row, Select, String, or_, select, type_coerce
+from sqlalchemy import Row, Select, String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -156,22 +156,18 @@ def export_statement(actor: Actor, filters: ExportFilters, *, now: datetime) -> 
     )
     if scoped.whereclause is not None:
         stmt = stmt.where(scoped.whereclause)
-    if f.statuses:
-        stmt = stmt.where(Ticket.status.in_(f.statuses))
-    if f.category_id is not None:
-        stmt = stmt.where(Ticket.category_id == f.category_id)
-    if f.grid_id is not None:
-        stmt = stmt.where(Ticket.grid_id == f.grid_id)
-    if f.community_id is not None:
-        stmt = stmt.where(Ticket.community_id == f.community_id)
-    if f.overdue is True:
-        stmt = stmt.where(Ticket.next_due_at < now)
-    elif f.overdue is False:
-        stmt = stmt.where(or_(Ticket.next_due_at.is_(None), Ticket.next_due_at >= now))
-    if f.date_from is not None:
-        stmt = stmt.where(Ticket.submitted_at >= f.date_from)
-    if f.date_to is not None:
-        stmt = stmt.where(Ticket.submitted_at < f.date_to)
+    stmt = stmt.where(
+        *service.ticket_filters(
+            now=now,
+            statuses=f.statuses,
+            category_id=f.category_id,
+            grid_id=f.grid_id,
+            community_id=f.community_id,
+            overdue=f.overdue,
+            date_from=f.date_from,
+            date_to=f.date_to,
+        )
+    )
     return stmt.order_by(Ticket.submitted_at.desc(), Ticket.id.desc())
 
 

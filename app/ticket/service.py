@@ -769,6 +769,43 @@ def visible_to(actor: Actor) -> Select[tuple[Ticket]] | None:
     return select(Ticket).where(or_(*buckets)) if buckets else select(Ticket)
 
 
+def ticket_filters(
+    *,
+    now: datetime,
+    statuses: list[TicketStatus] | None = None,
+    category_id: uuid.UUID | None = None,
+    grid_id: uuid.UUID | None = None,
+    community_id: uuid.UUID | None = None,
+    overdue: bool | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> list[ColumnElement[bool]]:
+    """The list filters shared by the lists and the export; "overdue" means the deadline the
+    ticket is working towards now has passed."""
+    clauses: list[ColumnElement[bool]] = []
+    if statuses:
+        clauses.append(Ticket.status.in_(statuses))
+    if category_id is not None:
+        clauses.append(Ticket.category_id == category_id)
+    if grid_id is not None:
+        clauses.append(Ticket.grid_id == grid_id)
+    if community_id is not None:
+        clauses.append(Ticket.community_id == community_id)
+    if overdue is True:
+        clauses.append(Ticket.next_due_at < now)
+    elif overdue is False:
+        clauses.append(or_(Ticket.next_due_at.is_(None), Ticket.next_due_at >= now))
+    if date_from is not None:
+        clauses.append(Ticket.submitted_at >= date_from)
+    if date_to is not None:
+        clauses.append(Ticket.submitted_at < date_to)
+    if bbox is not None:
+        min_lat, min_lng, max_lat, max_lng = bbox
+        clauses += [Ticket.lat.between(min_lat, max_lat), Ticket.lng.between(min_lng, max_lng)]
+    return clauses
+
+
 async def list_tickets(
     session: AsyncSession,
     *,
@@ -798,25 +835,19 @@ async def list_tickets(
         buckets = scoped
         if view == "queue":
             stmt = stmt.where(Ticket.next_due_at.is_not(None))
-    if statuses:
-        stmt = stmt.where(Ticket.status.in_(statuses))
-    if category_id is not None:
-        stmt = stmt.where(Ticket.category_id == category_id)
-    if grid_id is not None:
-        stmt = stmt.where(Ticket.grid_id == grid_id)
-    if community_id is not None:
-        stmt = stmt.where(Ticket.community_id == community_id)
-    if overdue is True:
-        stmt = stmt.where(Ticket.next_due_at < now)
-    elif overdue is False:
-        stmt = stmt.where(or_(Ticket.next_due_at.is_(None), Ticket.next_due_at >= now))
-    if date_from is not None:
-        stmt = stmt.where(Ticket.submitted_at >= date_from)
-    if date_to is not None:
-        stmt = stmt.where(Ticket.submitted_at < date_to)
-    if bbox is not None:
-        min_lat, min_lng, max_lat, max_lng = bbox
-        stmt = stmt.where(Ticket.lat.between(min_lat, max_lat), Ticket.lng.between(min_lng, max_lng))
+    stmt = stmt.where(
+        *ticket_filters(
+            now=now,
+            statuses=statuses,
+            category_id=category_id,
+            grid_id=grid_id,
+            community_id=community_id,
+            overdue=overdue,
+            date_from=date_from,
+            date_to=date_to,
+            bbox=bbox,
+        )
+    )
     if view == "queue":
         return await paginate_buckets(
             session,
