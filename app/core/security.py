@@ -55,7 +55,9 @@ def decode_access_token(cfg: JwtSettings, token: str, *, now: datetime) -> Acces
             cfg.secret.get_secret_value(),
             algorithms=[ALGORITHM],
             issuer=cfg.issuer,
-            options={"verify_exp": False, "verify_iat": False, "verify_aud": False, "require_exp": True},
+            # Expiry is checked below against the injected clock. (python-jose turns
+            # "require_exp" into a wall-clock expiry check, so it must stay off.)
+            options={"verify_exp": False, "verify_iat": False, "verify_nbf": False, "verify_aud": False},
         )
         if claims.get("typ") != "access":
             raise TokenInvalid("type")

@@ -2,7 +2,7 @@
 
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -214,6 +214,19 @@ class TestAccessTokens:
         assert r.status_code == 401
         assert r.json()["code"] == "auth.token_expired"
         assert r.headers["WWW-Authenticate"] == "Bearer"
+
+    async def test_expiry_follows_the_injected_clock_not_the_wall_clock(
+        self, client, session, settings, clock
+    ) -> None:
+        # A token minted long ago by the wall clock is still valid while the injected clock says so
+        # (python-jose must not check expiry against the real time).
+        user = await make_user(session, Role.RESIDENT)
+        await session.commit()
+        clock.set(datetime(2020, 1, 1, 8, 0, tzinfo=UTC))
+        headers = bearer(settings, clock, user)
+        assert (await client.get(ME, headers=headers)).status_code == 200
+        clock.advance(timedelta(seconds=settings.jwt.access_ttl_seconds))
+        assert (await client.get(ME, headers=headers)).json()["code"] == "auth.token_expired"
 
     async def test_tampered_token_is_rejected(self, client, session, settings, clock) -> None:
         user = await make_user(session, Role.RESIDENT)
