@@ -110,11 +110,6 @@ def administers_subdistrict(actor: Actor, subdistrict_id: uuid.UUID) -> bool:
     return actor.is_superadmin or subdistrict_id in actor.subdistrict_ids
 
 
-def sees_personal_data(actor: Actor, scope: Scope) -> bool:
-    """Staff who may see a resident's full phone, address and care category in this scope."""
-    return administers(actor, scope)
-
-
 def can_grant(actor: Actor, role: Role, scope: Scope) -> bool:
     """True if the actor may give `role` scoped to `scope`.
 

@@ -2,6 +2,7 @@
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from app.auth.permissions import Actor, Role, Scope, administers
 from app.ticket.state import TicketAction, TicketStatus
@@ -20,6 +21,19 @@ class TicketFacts:
     @property
     def scope(self) -> Scope:
         return Scope(subdistrict_id=self.subdistrict_id, community_id=self.community_id)
+
+
+def facts_of(t: Any) -> TicketFacts:
+    """The facts of a ticket row (anything with the ticket's attributes)."""
+    return TicketFacts(
+        status=t.status,
+        subdistrict_id=t.subdistrict_id,
+        community_id=t.community_id,
+        grid_id=t.grid_id,
+        reporter_id=t.reporter_id,
+        assignee_id=t.assignee_id,
+        department_id=t.department_id,
+    )
 
 
 def works_here(actor: Actor, t: TicketFacts) -> bool:

@@ -40,16 +40,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 A = TicketAction
 
 
-def facts(t: Ticket) -> policies.TicketFacts:
-    return policies.TicketFacts(
-        status=t.status,
-        subdistrict_id=t.subdistrict_id,
-        community_id=t.community_id,
-        grid_id=t.grid_id,
-        reporter_id=t.reporter_id,
-        assignee_id=t.assignee_id,
-        department_id=t.department_id,
-    )
+facts = policies.facts_of
 
 
 # --- recipients -------------------------------------------------------------------------
@@ -606,7 +597,11 @@ async def _after(
 ) -> None:
     """Notifications and credit that follow an action."""
     me = actor.user_id
-    community_admins = await admin_ids(session, role=Role.COMMUNITY_ADMIN, community_id=t.community_id)
+    community_admins = (
+        await admin_ids(session, role=Role.COMMUNITY_ADMIN, community_id=t.community_id)
+        if action in (A.ESCALATE, A.ACCEPT_ESCALATION, A.DEPARTMENT_RESOLVE, A.REOPEN)
+        else []
+    )
     if action in (A.CLAIM, A.ASSIGN):
         await _notify_ticket(
             session,

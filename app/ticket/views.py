@@ -93,23 +93,11 @@ async def briefs(
             category_name=names.get(t.category_id, ""),
             now=now,
             system=system,
-            exact=policies.can_view(actor, _facts(t)),
+            exact=policies.can_view(actor, policies.facts_of(t)),
             distance_m=distances[i] if distances else None,
         )
         for i, t in enumerate(tickets)
     ]
-
-
-def _facts(t: Ticket) -> policies.TicketFacts:
-    return policies.TicketFacts(
-        status=t.status,
-        subdistrict_id=t.subdistrict_id,
-        community_id=t.community_id,
-        grid_id=t.grid_id,
-        reporter_id=t.reporter_id,
-        assignee_id=t.assignee_id,
-        department_id=t.department_id,
-    )
 
 
 async def detail(
@@ -123,7 +111,7 @@ async def detail(
     category_name: str | None = None,
 ) -> TicketRead:
     """The ticket with photos and timeline; private parts only for those who may see them."""
-    f = _facts(t)
+    f = policies.facts_of(t)
     full = policies.can_view(actor, f)
     contact = policies.sees_contact(actor, f)
     if category_name is None:
