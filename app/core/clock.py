@@ -24,7 +24,7 @@ def row_timestamp() -> datetime:
     return datetime.now(UTC)
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """Return the app's clock (tests install a frozen one on app.state)."""
     return request.app.state.clock
 

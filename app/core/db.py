@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.core import sqlite_inline
 from app.core.config import DatabaseSettings
 from app.core.errors import AppError
 
@@ -23,27 +24,33 @@ def create_engine(db: DatabaseSettings) -> AsyncEngine:
         return create_async_engine(
             url, echo=db.echo, pool_size=db.pool_size, max_overflow=db.max_overflow, pool_pre_ping=True
         )
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
+        # Only for tools that never query (the OpenAPI export): the app needs a database file.
+        return create_async_engine(url, echo=db.echo)
+    path = Path(url.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Statements run on the event-loop thread, writers queue on an asyncio lock (sqlite_inline).
     engine = create_async_engine(
-        url, echo=db.echo, connect_args={"timeout": db.sqlite_busy_timeout_ms / 1000}
+        url,
+        echo=db.echo,
+        pool_size=db.pool_size,
+        max_overflow=db.max_overflow,
+        async_creator=sqlite_inline.creator(
+            str(path),
+            busy_timeout_ms=db.sqlite_busy_timeout_ms,
+            pragmas=(
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA foreign_keys=ON",
+                f"PRAGMA busy_timeout={int(db.sqlite_busy_timeout_ms)}",
+            ),
+        ),
     )
-    _configure_sqlite(engine, db.sqlite_busy_timeout_ms)
+    _configure_sqlite(engine)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy emit BEGIN itself (below) instead of the driver's implicit deferred BEGIN.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.close()
-
+def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A writing transaction takes the write lock up front (BEGIN IMMEDIATE), so it waits on

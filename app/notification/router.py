@@ -100,7 +100,7 @@ async def read_one(
     return note
 
 
-def get_broker(request: Request) -> Broker:
+async def get_broker(request: Request) -> Broker:
     return request.app.state.broker
 
 

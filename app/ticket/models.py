@@ -33,7 +33,17 @@ class Ticket(IdMixin, TimestampMixin, Base):
         Index(
             "ix_ticket_status_resolve_alert_level_resolve_by", "status", "resolve_alert_level", "resolve_by"
         ),
-        Index("ix_ticket_category_id_submitted_at", "category_id", "submitted_at"),
+        # Possible duplicates: same category, last day, near a point; the box is checked inside
+        # the index, so only the few tickets nearby are read.
+        Index(
+            "ix_ticket_category_id_submitted_at_lat_lng_status_id",
+            "category_id",
+            "submitted_at",
+            "lat",
+            "lng",
+            "status",
+            "id",
+        ),
     )
 
     number: Mapped[str] = mapped_column(String(20), unique=True)

@@ -320,25 +320,34 @@ async def possible_duplicates(
     radius = settings.ticket.duplicate_radius_meters
     dlat = radius / 110_574.0
     dlng = radius / (111_320.0 * max(math.cos(math.radians(ticket.lat)), 0.01))
-    rows = await session.scalars(
-        select(Ticket)
-        .where(
-            Ticket.id != ticket.id,
-            Ticket.category_id == ticket.category_id,
-            Ticket.status.in_(state.OPEN),
-            Ticket.submitted_at >= now - timedelta(hours=settings.ticket.duplicate_window_hours),
-            Ticket.lat.between(ticket.lat - dlat, ticket.lat + dlat),
-            Ticket.lng.between(ticket.lng - dlng, ticket.lng + dlng),
+    # Candidates come from the index alone (id and position), the most recent first so that a
+    # burst of reports in one place stops the scan early; only the nearest few are loaded.
+    candidates = (
+        await session.execute(
+            select(Ticket.id, Ticket.lat, Ticket.lng)
+            .where(
+                Ticket.category_id == ticket.category_id,
+                Ticket.submitted_at >= now - timedelta(hours=settings.ticket.duplicate_window_hours),
+                Ticket.lat.between(ticket.lat - dlat, ticket.lat + dlat),
+                Ticket.lng.between(ticket.lng - dlng, ticket.lng + dlng),
+                Ticket.status.in_(state.OPEN),
+                Ticket.id != ticket.id,
+            )
+            .order_by(Ticket.submitted_at.desc())
+            .limit(100)
         )
-        .limit(50)
-    )
-    found = []
-    for other in rows:
-        assert other.lat is not None and other.lng is not None
-        d = sla.haversine_m(ticket.lat, ticket.lng, other.lat, other.lng)
-        if d <= radius:
-            found.append((other, round(d, 1)))
-    return sorted(found, key=lambda p: p[1])[:10]
+    ).all()
+    near = sorted(
+        (d, tid)
+        for tid, lat, lng in candidates
+        if (d := sla.haversine_m(ticket.lat, ticket.lng, lat, lng)) <= radius
+    )[:10]
+    if not near:
+        return []
+    loaded = {
+        t.id: t for t in await session.scalars(select(Ticket).where(Ticket.id.in_([i for _, i in near])))
+    }
+    return [(loaded[tid], round(d, 1)) for d, tid in near if tid in loaded]
 
 
 async def support(session: AsyncSession, *, actor: Actor, clock: Clock, ticket_id: uuid.UUID) -> Ticket:
