@@ -10,6 +10,7 @@ from app.duty.router import router as duty_router
 from app.media.router import router as media_router
 from app.notification.router import router as notification_router
 from app.org.router import router as org_router
+from app.repair.router import router as repair_router
 from app.ticket.reports_router import router as reports_router
 from app.ticket.router import router as ticket_router
 from app.user.router import me_router
@@ -26,7 +27,7 @@ def build_api_router() -> APIRouter:
     # reports_router first: its /tickets/export must match before /tickets/{ticket_id}.
     for r in (auth_router, me_router, users_router, org_router, media_router, reports_router, ticket_router):
         api.include_router(r)
-    for r in (notification_router, duty_router):
+    for r in (notification_router, duty_router, repair_router):
         api.include_router(r)
     return api
 

@@ -9,7 +9,7 @@ approximate WGS-84 polygons; they are illustrative, not official boundaries.
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -220,8 +220,10 @@ async def load_demo(
             )
     for acc in ACCOUNTS:
         await _ensure_account(session, hasher, acc, sub.id, communities, departments, grids, buildings)
+    await _ensure_repairs_setup(session, sub.id)
     if settings is not None and now is not None:
         await _ensure_tickets(session, settings, now)
+        await _ensure_repair_orders(session, settings, now)
 
 
 class _At:
@@ -330,6 +332,119 @@ async def _ensure_tickets(session: AsyncSession, settings: Settings, now: dateti
         if steps:
             # Demo history is already past its alerts; only the fresh report can still breach.
             ticket.response_alert_level = ticket.resolve_alert_level = 2
+
+
+# 乐修匠 price list: (category, name, unit, our price, market reference price), in yuan.
+PRICE_LIST = [
+    ("plumbing", "更换水龙头", "个", 20, 60),
+    ("plumbing", "维修马桶水箱", "次", 30, 80),
+    ("drain", "疏通下水道", "次", 40, 120),
+    ("electrical", "更换开关插座", "个", 10, 40),
+    ("electrical", "检修线路", "次", 30, 100),
+    ("lock", "更换锁芯", "个", 30, 90),
+    ("appliance", "清洗油烟机", "台", 50, 150),
+    ("furniture", "维修桌椅柜门", "件", 15, 50),
+]
+
+
+async def _ensure_repairs_setup(session: AsyncSession, subdistrict_id: Any) -> None:
+    """The published price list and 王师傅's craftsman profile."""
+    from app.repair.models import Craftsman, PriceItem, PriceItemVersion, RepairCategory
+
+    for cat, name, unit, price, market in PRICE_LIST:
+        if await session.scalar(select(PriceItem.id).where(PriceItem.name == name)) is None:
+            item = PriceItem(
+                id=uuid.uuid4(),
+                subdistrict_id=subdistrict_id,
+                category=RepairCategory(cat),
+                name=name,
+                unit=unit,
+                price_cents=price * 100,
+                market_price_cents=market * 100,
+                is_active=True,
+                version=1,
+            )
+            session.add(item)
+            session.add(
+                PriceItemVersion(
+                    item_id=item.id,
+                    version=1,
+                    name=name,
+                    unit=unit,
+                    price_cents=item.price_cents,
+                    market_price_cents=item.market_price_cents,
+                    is_active=True,
+                    changed_at=datetime(2026, 11, 1, tzinfo=UTC),
+                )
+            )
+    wang = await session.scalar(select(User.id).where(User.username == "lxj_wang"))
+    if wang is not None and await session.get(Craftsman, wang) is None:
+        session.add(
+            Craftsman(
+                user_id=wang,
+                subdistrict_id=subdistrict_id,
+                skills=["drain", "electrical", "lock", "plumbing"],
+                community_ids=[],
+                organisation="区总工会乐修匠志愿服务队",
+                max_active_orders=5,
+            )
+        )
+    await session.flush()
+
+
+# 乐修匠 orders: (description, category, resident, hours ago, steps taken).
+DEMO_REPAIRS = [
+    ("厨房水龙头一直滴水，关不紧", "plumbing", "resident_liu", 20, ["accept", "schedule", "arrive", "quote"]),
+    ("卫生间灯不亮了，开关好像坏了", "electrical", "resident_zhou", 2, []),
+]
+
+
+async def _ensure_repair_orders(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """Repair orders through the real services: one waiting for 刘奶奶 to confirm the quote."""
+    from app.auth.dependencies import load_user_and_actor
+    from app.repair import schemas as rs
+    from app.repair import service as repairs
+    from app.repair.models import PriceItem, RepairCategory, RepairOrder
+    from app.repair.state import RepairAction
+
+    for text, cat, who, hours_ago, steps in DEMO_REPAIRS:
+        if await session.scalar(select(RepairOrder.id).where(RepairOrder.description == text)) is not None:
+            continue
+        clock = _At(now - timedelta(hours=hours_ago))
+        user, actor = await _who(session, who, load_user_and_actor)
+        order = await repairs.create_order(
+            session,
+            actor=actor,
+            user=user,
+            clock=clock,
+            data=rs.OrderCreate(category=RepairCategory(cat), description=text, preferred_time="工作日下午"),
+        )
+        _, craftsman = await _who(session, "lxj_wang", load_user_and_actor)
+        for i, action in enumerate(steps, start=1):
+            clock.at = now - timedelta(hours=hours_ago) + timedelta(hours=i)
+            body: Any = None
+            if action == "schedule":
+                body = rs.ScheduleIn(visit_at=clock.at + timedelta(hours=1), note="电话约好了")
+                clock_after = clock.at + timedelta(hours=1)
+            elif action == "arrive":
+                clock.at = clock_after
+            elif action == "quote":
+                tap = await session.scalar(select(PriceItem).where(PriceItem.name == "更换水龙头"))
+                assert tap is not None
+                body = rs.QuoteIn(
+                    items=[rs.QuoteItemIn(price_item_id=tap.id)],
+                    materials=[rs.MaterialIn(name="水龙头（陶瓷阀芯）", unit_cost_cents=3500)],
+                    note="阀芯老化，需要整个换掉",
+                )
+            await repairs.apply_action(
+                session,
+                actor=craftsman,
+                clock=clock,
+                settings=settings,
+                order_id=order.id,
+                action=RepairAction(action),
+                body=body,
+            )
 
 
 async def _who(session: AsyncSession, name: str, load: Any) -> tuple[User, Any]:

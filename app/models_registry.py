@@ -1,12 +1,13 @@
 """Import every domain's models so Alembic and the metadata see all tables."""
 
 from app.auth import models as auth_models
-from app.core import idempotency
+from app.core import idempotency, numbering
 from app.core.models import Base
 from app.duty import models as duty_models
 from app.media import models as media_models
 from app.notification import models as notification_models
 from app.org import models as org_models
+from app.repair import models as repair_models
 from app.ticket import models as ticket_models
 from app.user import models as user_models
 
@@ -17,7 +18,9 @@ __all__ = [
     "idempotency",
     "media_models",
     "notification_models",
+    "numbering",
     "org_models",
+    "repair_models",
     "ticket_models",
     "user_models",
 ]

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.auth.permissions import CareCategory
+
 DEV_JWT_SECRET = "dev-only-jwt-secret-change-me"
 DEV_MEDIA_SECRET = "dev-only-media-secret-change-me"
 
@@ -77,6 +79,36 @@ class TicketSettings(BaseModel):
     report_points: int = 10
 
 
+class RepairCareRule(BaseModel):
+    labor_discount_pct: int = Field(default=0, ge=0, le=100)
+    materials_discount_pct: int = Field(default=0, ge=0, le=100)
+    waive_visit_fee: bool = False
+
+
+def _default_care_rules() -> dict[CareCategory, RepairCareRule]:
+    free = RepairCareRule(labor_discount_pct=100, materials_discount_pct=100, waive_visit_fee=True)
+    half = RepairCareRule(labor_discount_pct=50, waive_visit_fee=True)
+    return {
+        CareCategory.LIVING_ALONE: free,  # 孤寡
+        CareCategory.LOW_INCOME: free,  # 贫困
+        CareCategory.EMPTY_NEST: half,  # 空巢
+        CareCategory.DISABLED: half,  # 残疾
+        CareCategory.MILITARY_FAMILY: half,  # 军烈属
+    }
+
+
+class RepairSettings(BaseModel):
+    """乐修匠 defaults; a subdistrict's own pricing policy (set by its staff) overrides them."""
+
+    visit_fee_cents: int = Field(default=0, ge=0)
+    # Setting care_rules replaces the whole table (categories left out pay list price); an
+    # unknown category is refused at startup.
+    care_rules: dict[CareCategory, RepairCareRule] = Field(default_factory=_default_care_rules)
+    max_active_orders: int = Field(default=3, ge=1)
+    # A craftsman who has not come this long after the agreed time may be reported as a no-show.
+    no_show_grace_minutes: int = Field(default=30, ge=0)
+
+
 class DutySettings(BaseModel):
     # A worker's location is dropped when no heartbeat came for this long (and on going off duty).
     location_retention_minutes: int = 30
@@ -98,6 +130,7 @@ class Settings(BaseSettings):
     geo: GeoSettings = GeoSettings()
     ticket: TicketSettings = TicketSettings()
     duty: DutySettings = DutySettings()
+    repair: RepairSettings = RepairSettings()
 
     @model_validator(mode="after")
     def _apply_database_url(self) -> "Settings":

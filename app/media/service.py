@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.permissions import Actor
 from app.core import security
 from app.core.config import MediaSettings
-from app.core.errors import Forbidden, NotFound
+from app.core.errors import AppError, Forbidden, NotFound
 from app.media import images
 from app.media.models import Photo
 from app.media.schemas import PhotoRead
@@ -142,3 +142,23 @@ async def open_signed(
         return await storage.get(full_key if variant is Variant.FULL else thumb_key), remaining
     except StoredObjectMissing:
         raise PhotoNotFound() from None
+
+
+async def own_photos(
+    session: AsyncSession,
+    photo_ids: list[uuid.UUID],
+    owner_id: uuid.UUID,
+    *,
+    missing: type[AppError],
+    not_owned: type[AppError],
+) -> list[Photo]:
+    """The caller's own uploaded photos, in the order given (each domain names its errors)."""
+    if not photo_ids:
+        return []
+    photos = {p.id: p for p in await session.scalars(select(Photo).where(Photo.id.in_(photo_ids)))}
+    absent = [str(pid) for pid in photo_ids if pid not in photos]
+    if absent:
+        raise missing(photo_ids=absent)
+    if any(p.owner_id != owner_id for p in photos.values()):
+        raise not_owned()
+    return [photos[pid] for pid in photo_ids]

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -34,6 +33,7 @@ from sqlalchemy.orm import aliased
 from app.auth.dependencies import NotStaff
 from app.auth.permissions import Actor, Scope, administers, mask_address
 from app.core.db import READONLY_OPTION
+from app.core.numbering import LOCAL_TZ
 from app.org.models import Category, Community, Grid
 from app.ticket import service, state
 from app.ticket.kpi import InvalidDateRange
@@ -43,7 +43,7 @@ from app.user.models import User
 
 EXPORT_BATCH = 1000
 FILE_CHUNK = 64 * 1024
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
 UTF8_BOM = "\ufeff"
 
 

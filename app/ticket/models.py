@@ -2,12 +2,12 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
+from app.core.timeline import TimelineEventMixin
 from app.ticket.state import TicketStatus
 
 
@@ -111,25 +111,18 @@ class TicketPhoto(Base):
     position: Mapped[int] = mapped_column(Integer)
 
 
-class TicketEvent(IdMixin, Base):
+class TicketEvent(TimelineEventMixin, Base):
     """One line of a ticket's timeline: every transition and notable fact."""
 
     __tablename__ = "ticket_event"
     __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
-    # Order within the ticket's timeline (several events may share a timestamp).
-    seq: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str] = mapped_column(String(32))  # a TicketAction, or create/support/alert
+    # action: a TicketAction, or create/support/alert
     from_status: Mapped[TicketStatus | None] = mapped_column(StrEnumType(TicketStatus))
     to_status: Mapped[TicketStatus | None] = mapped_column(StrEnumType(TicketStatus))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user.id"))
-    note: Mapped[str | None] = mapped_column(String(500))
-    photo_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class TicketSupporter(Base):
@@ -155,12 +148,3 @@ class PointsEntry(IdMixin, Base):
     points: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
-class TicketNumberCounter(Base):
-    """Per-day sequence for human-readable ticket numbers (T + yyyymmdd + 6 digits)."""
-
-    __tablename__ = "ticket_number_counter"
-
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer, server_default=text("0"))

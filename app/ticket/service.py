@@ -5,16 +5,18 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Actor, Role, administers
+from app.core import numbering
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.pagination import paginate_buckets
+from app.core.timeline import append_event, plain
 from app.media.models import Photo
+from app.media.service import own_photos
 from app.notification.service import notify
 from app.org import exceptions as org_exc
 from app.org import geo
@@ -26,7 +28,6 @@ from app.ticket.models import (
     PointsEntry,
     Ticket,
     TicketEvent,
-    TicketNumberCounter,
     TicketPhoto,
     TicketSupporter,
 )
@@ -36,7 +37,6 @@ from app.ticket.schemas import (
 from app.ticket.state import TicketAction, TicketStatus
 from app.user.models import GridMember, User, UserRole
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 A = TicketAction
 
 
@@ -126,20 +126,6 @@ async def _notify_ticket(
 # --- numbers, routing, photos -----------------------------------------------------------
 
 
-async def next_number(session: AsyncSession, now: datetime) -> str:
-    """T + local date + a per-day sequence, e.g. T20261122000042 (readable over the phone)."""
-    day = now.astimezone(LOCAL_TZ).strftime("%Y%m%d")
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    stmt = upsert(TicketNumberCounter).values(day=day, last=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": TicketNumberCounter.last + 1})
-    seq = await session.scalar(stmt.returning(TicketNumberCounter.last))
-    return f"T{day}{seq:06d}"
-
-
 async def _route(
     session: AsyncSession, *, cache: GridIndexCache, settings: Settings, reporter: User, data: TicketCreate
 ) -> tuple[Community, Grid | None, str, tuple[float, float] | None, Building | None]:
@@ -172,15 +158,9 @@ async def _route(
 
 
 async def _own_photos(session: AsyncSession, photo_ids: list[uuid.UUID], owner_id: uuid.UUID) -> list[Photo]:
-    if not photo_ids:
-        return []
-    photos = {p.id: p for p in await session.scalars(select(Photo).where(Photo.id.in_(photo_ids)))}
-    missing = [str(pid) for pid in photo_ids if pid not in photos]
-    if missing:
-        raise exc.PhotoNotFound(photo_ids=missing)
-    if any(p.owner_id != owner_id for p in photos.values()):
-        raise exc.PhotoNotYours()
-    return [photos[pid] for pid in photo_ids]
+    return await own_photos(
+        session, photo_ids, owner_id, missing=exc.PhotoNotFound, not_owned=exc.PhotoNotYours
+    )
 
 
 async def _attach(session: AsyncSession, ticket: Ticket, photos: list[Photo], kind: str) -> None:
@@ -210,22 +190,21 @@ def _event(
     point: tuple[float, float] | None = None,
     **data: Any,
 ) -> None:
-    t.event_count = (t.event_count or 0) + 1
-    session.add(
-        TicketEvent(
-            ticket_id=t.id,
-            seq=t.event_count,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            actor_id=actor_id,
-            note=note,
-            photo_ids=[str(p.id) for p in photos],
-            lat=point[0] if point else None,
-            lng=point[1] if point else None,
-            data={k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in data.items()},
-            at=now,
-        )
+    append_event(
+        session,
+        t,
+        TicketEvent,
+        ticket_id=t.id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        actor_id=actor_id,
+        note=note,
+        photo_ids=[str(p.id) for p in photos],
+        lat=point[0] if point else None,
+        lng=point[1] if point else None,
+        data=plain(data),
+        at=now,
     )
 
 
@@ -258,7 +237,7 @@ async def create_ticket(
     )
     ticket = Ticket(
         id=uuid.uuid4(),
-        number=await next_number(session, now),
+        number=await numbering.next_number(session, "T", now),
         subdistrict_id=community.subdistrict_id,
         community_id=community.id,
         grid_id=grid.id if grid else None,
