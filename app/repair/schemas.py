@@ -277,7 +277,7 @@ class OrderBrief(OutSchema):
 class OrderRead(OrderBrief):
     contact: PersonRead | None = Field(description="居民姓名和电话；接单前的师傅看不到")
     resident_id: uuid.UUID | None
-    requested_by_id: uuid.UUID
+    requested_by_id: uuid.UUID | None = Field(description="登记人；接单前的师傅看不到")
     care_category: CareCategory | None = Field(description="困难类别：仅居民本人和工作人员可见")
     craftsman: PersonRead | None
     ticket_id: uuid.UUID | None

@@ -710,6 +710,7 @@ async def _assign(session, o, actor, now, settings, body, craftsman):  # type: i
         target is None
         or user is None
         or not user.is_active
+        or target.user_id in (o.resident_id, o.requested_by_id)
         or not policies.fits(policies.craftsman_facts(target), policies.facts_of(o))
     ):
         raise exc.CraftsmanNotEligible()

@@ -199,7 +199,7 @@ async def detail(
         if full
         else None,
         resident_id=o.resident_id if full else None,
-        requested_by_id=o.requested_by_id,
+        requested_by_id=o.requested_by_id if full else None,
         care_category=o.care_category if household_or_staff else None,
         craftsman=craftsman_person,
         ticket_id=o.ticket_id if household_or_staff else None,
