@@ -7,7 +7,6 @@ Create Date: 2026-11-22 03:12:29.466064+00:00
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9fc58505ac23"
