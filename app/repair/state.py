@@ -4,6 +4,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
 
+from app.core import statemachine
+
 
 class RepairStatus(StrEnum):
     REQUESTED = "requested"  # 待接单
@@ -74,24 +76,14 @@ RESIDENT_MAY_CANCEL: Final = frozenset({S.REQUESTED, S.ACCEPTED, S.SCHEDULED})
 WITH_CRAFTSMAN: Final = ACTIVE | {S.COMPLETED}
 
 
-class InvalidTransition(Exception):
-    def __init__(self, status: RepairStatus, action: RepairAction) -> None:
-        super().__init__(f"{action.value} is not allowed in {status.value}")
-        self.status = status
-        self.action = action
+InvalidTransition = statemachine.InvalidTransition
 
 
 def next_status(current: RepairStatus, action: RepairAction) -> RepairStatus:
     """The status after `action`, or InvalidTransition."""
-    try:
-        return TRANSITIONS[(current, action)]
-    except KeyError:
-        raise InvalidTransition(current, action) from None
+    return statemachine.next_status(TRANSITIONS, current, action)
 
 
 def mermaid() -> str:
     """The transition table as a Mermaid state diagram (kept in README.md)."""
-    lines = ["stateDiagram-v2", "    [*] --> requested"]
-    lines += [f"    {src.value} --> {dst.value}: {act.value}" for (src, act), dst in TRANSITIONS.items()]
-    lines += [f"    {s.value} --> [*]" for s in sorted(TERMINAL)]
-    return "\n".join(lines)
+    return statemachine.mermaid(TRANSITIONS, S.REQUESTED, TERMINAL)
