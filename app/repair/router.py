@@ -1,5 +1,6 @@
 """乐修匠: price list, pricing policy, craftsmen, orders and one endpoint per order action."""
 
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from pydantic import AwareDatetime
 
 from app.auth.dependencies import AdminActor, CurrentActor, CurrentUser
 from app.core import idempotency
+from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
@@ -385,47 +387,35 @@ async def get_order(
 _ACTION_ERRORS = (exc.OrderNotFound, exc.ActionNotAllowed, exc.InvalidTransition, exc.OrderFinished)
 
 
+async def _run_action(
+    action: RepairAction,
+    *,
+    order_id: uuid.UUID,
+    body: Any,
+    actor: Any,
+    session: Any,
+    clock: Any,
+    settings: Any,
+) -> OrderRead:
+    order = await service.apply_action(
+        session, actor=actor, clock=clock, settings=settings, order_id=order_id, action=action, body=body
+    )
+    return await _read(session, order, actor, settings, clock)
+
+
 def _action_route(
     action: RepairAction, path: str, body_model: type | None, summary: str, description: str, *errors: type
 ) -> None:
     """Register POST /repairs/orders/{id}/<path> for one lifecycle action."""
-
-    async def run(
-        order_id: uuid.UUID, actor: Any, session: Any, clock: Any, settings: Any, body: Any
-    ) -> OrderRead:
-        order = await service.apply_action(
-            session, actor=actor, clock=clock, settings=settings, order_id=order_id, action=action, body=body
-        )
-        return await _read(session, order, actor, settings, clock)
-
-    if body_model is None:
-
-        async def endpoint(
-            order_id: uuid.UUID,
-            actor: CurrentActor,
-            session: SessionDep,
-            clock: ClockDep,
-            settings: SettingsDep,
-        ) -> OrderRead:
-            return await run(order_id, actor, session, clock, settings, None)
-    else:
-
-        async def endpoint(
-            order_id: uuid.UUID,
-            body: Any,
-            actor: CurrentActor,
-            session: SessionDep,  # type: ignore[misc]
-            clock: ClockDep,
-            settings: SettingsDep,
-        ) -> OrderRead:
-            return await run(order_id, actor, session, clock, settings, body)
-
-        endpoint.__annotations__["body"] = body_model
-    endpoint.__name__ = f"repair_{action.value}"
-    router.add_api_route(
-        f"/orders/{{order_id}}/{path}",
-        endpoint,
-        methods=["POST"],
+    add_action_route(
+        router,
+        prefix="/orders",
+        path=path,
+        id_name="order_id",
+        body_model=body_model,
+        deps={"actor": CurrentActor, "session": SessionDep, "clock": ClockDep, "settings": SettingsDep},
+        run=functools.partial(_run_action, action),
+        name=f"repair_{action.value}",
         response_model=OrderRead,
         summary=summary,
         description=description,

@@ -1,5 +1,6 @@
 """随手拍 tickets: report, list, read, and one endpoint per lifecycle action."""
 
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from pydantic import AwareDatetime
 
 from app.auth.dependencies import CurrentActor, CurrentUser
 from app.core import idempotency
+from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
@@ -246,53 +248,34 @@ async def set_photos_public(
     return await views.detail(session, ticket, actor=actor, settings=settings, now=clock.now())
 
 
+async def _run_action(
+    action: TicketAction,
+    *,
+    ticket_id: uuid.UUID,
+    body: Any,
+    actor: Any,
+    session: Any,
+    clock: Any,
+    settings: Any,
+) -> TicketRead:
+    ticket = await service.apply_action(
+        session, actor=actor, clock=clock, settings=settings, ticket_id=ticket_id, action=action, body=body
+    )
+    return await views.detail(session, ticket, actor=actor, settings=settings, now=clock.now())
+
+
 def _action_route(
     action: TicketAction, path: str, body_model: type | None, summary: str, description: str, *errors: type
 ) -> None:
     """Register POST /tickets/{id}/<path> for one lifecycle action."""
-
-    async def run(
-        ticket_id: uuid.UUID, actor: Any, session: Any, clock: Any, settings: Any, body: Any
-    ) -> TicketRead:
-        ticket = await service.apply_action(
-            session,
-            actor=actor,
-            clock=clock,
-            settings=settings,
-            ticket_id=ticket_id,
-            action=action,
-            body=body,
-        )
-        return await views.detail(session, ticket, actor=actor, settings=settings, now=clock.now())
-
-    if body_model is None:
-
-        async def endpoint(
-            ticket_id: uuid.UUID,
-            actor: CurrentActor,
-            session: SessionDep,
-            clock: ClockDep,
-            settings: SettingsDep,
-        ) -> TicketRead:
-            return await run(ticket_id, actor, session, clock, settings, None)
-    else:
-
-        async def endpoint(
-            ticket_id: uuid.UUID,
-            body: Any,
-            actor: CurrentActor,
-            session: SessionDep,  # type: ignore[misc]
-            clock: ClockDep,
-            settings: SettingsDep,
-        ) -> TicketRead:
-            return await run(ticket_id, actor, session, clock, settings, body)
-
-        endpoint.__annotations__["body"] = body_model
-    endpoint.__name__ = action.value
-    router.add_api_route(
-        f"/{{ticket_id}}/{path}",
-        endpoint,
-        methods=["POST"],
+    add_action_route(
+        router,
+        path=path,
+        id_name="ticket_id",
+        body_model=body_model,
+        deps={"actor": CurrentActor, "session": SessionDep, "clock": ClockDep, "settings": SettingsDep},
+        run=functools.partial(_run_action, action),
+        name=action.value,
         response_model=TicketRead,
         summary=summary,
         description=description,
