@@ -47,6 +47,7 @@ from app.repair.schemas import (
 from app.repair.state import RepairAction, RepairStatus
 from app.ticket.models import Ticket
 from app.user.models import User, UserRole
+from app.user.service import role_holder_ids
 
 A, S = RepairAction, RepairStatus
 
@@ -380,20 +381,6 @@ async def _fitting_craftsmen(session: AsyncSession, o: RepairOrder) -> list[uuid
     )
     f = policies.facts_of(o)
     return [c.user_id for c in rows if policies.fits(policies.craftsman_facts(c), f)]
-
-
-async def _community_admins(session: AsyncSession, o: RepairOrder) -> list[uuid.UUID]:
-    return list(
-        await session.scalars(
-            select(UserRole.user_id)
-            .join(User, User.id == UserRole.user_id)
-            .where(
-                UserRole.role == Role.COMMUNITY_ADMIN,
-                UserRole.community_id == o.community_id,
-                User.is_active.is_(True),
-            )
-        )
-    )
 
 
 def _event(
@@ -923,7 +910,7 @@ async def _after(
     if "previous" in who:
         users.append(extra.get("previous_craftsman_id"))
     if "admins" in who:
-        users += await _community_admins(session, o)
+        users += await role_holder_ids(session, Role.COMMUNITY_ADMIN, community_id=o.community_id)
     await _notify(session, o, users, kind=f"repair.{action.value}", title=title, now=now, skip=actor.user_id)
     if action in (A.HAND_BACK, A.CRAFTSMAN_NO_SHOW):
         await _notify(

@@ -33,6 +33,7 @@ from app.notification import outbox
 from app.ticket import service, sla, state
 from app.ticket.models import Ticket
 from app.ticket.state import TicketStatus
+from app.user.service import role_holder_ids
 
 log = logging.getLogger("linli.sweeper")
 
@@ -61,13 +62,11 @@ Recipients = Callable[[AsyncSession, Ticket], Awaitable[list[uuid.UUID | None]]]
 
 
 async def _community_admins(session: AsyncSession, t: Ticket) -> list[uuid.UUID | None]:
-    return list(await service.admin_ids(session, role=Role.COMMUNITY_ADMIN, community_id=t.community_id))
+    return list(await role_holder_ids(session, Role.COMMUNITY_ADMIN, community_id=t.community_id))
 
 
 async def _subdistrict_admins(session: AsyncSession, t: Ticket) -> list[uuid.UUID | None]:
-    return list(
-        await service.admin_ids(session, role=Role.SUBDISTRICT_ADMIN, subdistrict_id=t.subdistrict_id)
-    )
+    return list(await role_holder_ids(session, Role.SUBDISTRICT_ADMIN, subdistrict_id=t.subdistrict_id))
 
 
 async def _grid_on_duty_first_and_community(session: AsyncSession, t: Ticket) -> list[uuid.UUID | None]:

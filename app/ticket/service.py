@@ -36,6 +36,7 @@ from app.ticket.schemas import (
 )
 from app.ticket.state import TicketAction, TicketStatus
 from app.user.models import GridMember, User, UserRole
+from app.user.service import role_holder_ids
 
 A = TicketAction
 
@@ -48,53 +49,12 @@ facts = policies.facts_of
 
 async def grid_worker_ids(session: AsyncSession, t: Ticket) -> list[uuid.UUID]:
     """Grid workers of the ticket's grid, or of its community for the duty queue."""
-    if t.grid_id is not None:
-        stmt = (
-            select(GridMember.user_id)
-            .join(User, User.id == GridMember.user_id)
-            .where(GridMember.grid_id == t.grid_id, User.is_active.is_(True))
-        )
-    else:
-        stmt = (
-            select(UserRole.user_id)
-            .join(User, User.id == UserRole.user_id)
-            .where(
-                UserRole.role == Role.GRID_WORKER,
-                UserRole.community_id == t.community_id,
-                User.is_active.is_(True),
-            )
-        )
-    return sorted(set(await session.scalars(stmt)))
-
-
-async def admin_ids(
-    session: AsyncSession,
-    *,
-    role: Role,
-    community_id: uuid.UUID | None = None,
-    subdistrict_id: uuid.UUID | None = None,
-) -> list[uuid.UUID]:
+    if t.grid_id is None:
+        return await role_holder_ids(session, Role.GRID_WORKER, community_id=t.community_id)
     stmt = (
-        select(UserRole.user_id)
-        .join(User, User.id == UserRole.user_id)
-        .where(UserRole.role == role, User.is_active.is_(True))
-    )
-    if community_id is not None:
-        stmt = stmt.where(UserRole.community_id == community_id)
-    if subdistrict_id is not None:
-        stmt = stmt.where(UserRole.subdistrict_id == subdistrict_id)
-    return sorted(set(await session.scalars(stmt)))
-
-
-async def department_staff_ids(session: AsyncSession, department_id: uuid.UUID) -> list[uuid.UUID]:
-    stmt = (
-        select(UserRole.user_id)
-        .join(User, User.id == UserRole.user_id)
-        .where(
-            UserRole.role == Role.DEPARTMENT_STAFF,
-            UserRole.department_id == department_id,
-            User.is_active.is_(True),
-        )
+        select(GridMember.user_id)
+        .join(User, User.id == GridMember.user_id)
+        .where(GridMember.grid_id == t.grid_id, User.is_active.is_(True))
     )
     return sorted(set(await session.scalars(stmt)))
 
@@ -276,7 +236,7 @@ async def create_ticket(
         routed_by=routed_by,
     )
     workers = await grid_worker_ids(session, ticket)
-    admins = [] if grid else await admin_ids(session, role=Role.COMMUNITY_ADMIN, community_id=community.id)
+    admins = [] if grid else await role_holder_ids(session, Role.COMMUNITY_ADMIN, community_id=community.id)
     await _notify_ticket(
         session,
         ticket,
@@ -586,7 +546,7 @@ async def _after(
     """Notifications and credit that follow an action."""
     me = actor.user_id
     community_admins = (
-        await admin_ids(session, role=Role.COMMUNITY_ADMIN, community_id=t.community_id)
+        await role_holder_ids(session, Role.COMMUNITY_ADMIN, community_id=t.community_id)
         if action in (A.ESCALATE, A.ACCEPT_ESCALATION, A.DEPARTMENT_RESOLVE, A.REOPEN)
         else []
     )
@@ -627,7 +587,7 @@ async def _after(
         await _award_points(session, t, now, settings.ticket.report_points)
     elif action is A.ESCALATE:
         assert t.department_id is not None
-        staff = await department_staff_ids(session, t.department_id)
+        staff = await role_holder_ids(session, Role.DEPARTMENT_STAFF, department_id=t.department_id)
         workers = await grid_worker_ids(session, t)
         await _notify_ticket(
             session,
@@ -649,7 +609,7 @@ async def _after(
         )
     elif action is A.RECALL:
         dept = extra.get("department_id")
-        staff = await department_staff_ids(session, dept) if dept else []
+        staff = await role_holder_ids(session, Role.DEPARTMENT_STAFF, department_id=dept) if dept else []
         await _notify_ticket(
             session,
             t,

@@ -371,3 +371,26 @@ async def revoke_role(
     await session.delete(grant)
     await session.flush()
     return await user_view(session, actor=actor, user=user)
+
+
+async def role_holder_ids(
+    session: AsyncSession,
+    role: Role,
+    *,
+    community_id: uuid.UUID | None = None,
+    subdistrict_id: uuid.UUID | None = None,
+    department_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Active users holding `role` in the given scope (whom a notification goes to)."""
+    stmt = (
+        select(UserRole.user_id)
+        .join(User, User.id == UserRole.user_id)
+        .where(UserRole.role == role, User.is_active.is_(True))
+    )
+    if community_id is not None:
+        stmt = stmt.where(UserRole.community_id == community_id)
+    if subdistrict_id is not None:
+        stmt = stmt.where(UserRole.subdistrict_id == subdistrict_id)
+    if department_id is not None:
+        stmt = stmt.where(UserRole.department_id == department_id)
+    return sorted(set(await session.scalars(stmt)))
