@@ -2,12 +2,15 @@
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import Base, IdMixin, UTCDateTime
+
+if TYPE_CHECKING:
+    from app.ticket.models import Ticket
 
 
 class Notification(IdMixin, Base):
@@ -22,6 +25,8 @@ class Notification(IdMixin, Base):
     title: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    # Never loaded: a new ticket's notifications are inserted after the ticket.
+    ticket: Mapped["Ticket | None"] = relationship(lazy="raise")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

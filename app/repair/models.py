@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.permissions import CareCategory
 from app.core.models import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
@@ -169,6 +169,7 @@ class RepairQuoteLine(IdMixin, Base):
     __table_args__ = (UniqueConstraint("order_id", "quote_version", "position"),)
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("repair_order.id", ondelete="CASCADE"))
+    order: Mapped[RepairOrder] = relationship(lazy="raise")  # orders the inserts, never loaded
     quote_version: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
     kind: Mapped[LineKind] = mapped_column(StrEnumType(LineKind))
@@ -192,6 +193,8 @@ class RepairPhoto(Base):
     order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("repair_order.id", ondelete="CASCADE"), primary_key=True
     )
+    # Never loaded: it makes the unit of work insert a new order before its rows here.
+    order: Mapped[RepairOrder] = relationship(lazy="raise")
     photo_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("photo.id"), primary_key=True, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # request | after
     position: Mapped[int] = mapped_column(Integer)
@@ -204,5 +207,6 @@ class RepairEvent(TimelineEventMixin, Base):
     __table_args__ = (UniqueConstraint("order_id", "seq"),)
 
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("repair_order.id", ondelete="CASCADE"))
+    order: Mapped[RepairOrder] = relationship(lazy="raise")  # orders the inserts, never loaded
     from_status: Mapped[RepairStatus | None] = mapped_column(StrEnumType(RepairStatus))
     to_status: Mapped[RepairStatus | None] = mapped_column(StrEnumType(RepairStatus))

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
 from app.core.timeline import TimelineEventMixin
@@ -106,6 +106,8 @@ class TicketPhoto(Base):
     ticket_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
     )
+    # Never loaded: it makes the unit of work insert a new ticket before its rows here.
+    ticket: Mapped[Ticket] = relationship(lazy="raise")
     photo_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("photo.id"), primary_key=True, index=True)
     kind: Mapped[str] = mapped_column(String(16))  # report | progress | after
     position: Mapped[int] = mapped_column(Integer)
@@ -118,6 +120,7 @@ class TicketEvent(TimelineEventMixin, Base):
     __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    ticket: Mapped[Ticket] = relationship(lazy="raise")  # orders the inserts, never loaded
     # action: a TicketAction, or create/support/alert
     from_status: Mapped[TicketStatus | None] = mapped_column(StrEnumType(TicketStatus))
     to_status: Mapped[TicketStatus | None] = mapped_column(StrEnumType(TicketStatus))
