@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Actor
@@ -162,3 +162,14 @@ async def own_photos(
     if any(p.owner_id != owner_id for p in photos.values()):
         raise not_owned()
     return [photos[pid] for pid in photo_ids]
+
+
+async def attach_photos(
+    session: AsyncSession, link_cls: type, owner: dict[str, uuid.UUID], photos: list[Photo], kind: str
+) -> None:
+    """Link photos to a ticket, an order, ... after the ones it has (`owner`: its key column)."""
+    if not photos:
+        return
+    start = await session.scalar(select(func.count()).select_from(link_cls).filter_by(**owner)) or 0
+    for i, photo in enumerate(photos):
+        session.add(link_cls(**owner, photo_id=photo.id, kind=kind, position=start + i))

@@ -16,7 +16,7 @@ from app.core.errors import AppError
 from app.core.pagination import paginate
 from app.core.timeline import append_event, plain
 from app.media.models import Photo
-from app.media.service import own_photos
+from app.media.service import attach_photos, own_photos
 from app.notification.service import notify
 from app.org.models import Building, Community, Subdistrict
 from app.repair import exceptions as exc
@@ -416,17 +416,6 @@ async def _photos(session: AsyncSession, ids: list[uuid.UUID], owner_id: uuid.UU
     return await own_photos(session, ids, owner_id, missing=exc.PhotoNotFound, not_owned=exc.PhotoNotYours)
 
 
-async def _attach(session: AsyncSession, o: RepairOrder, photos: list[Photo], kind: str) -> None:
-    start = (
-        await session.scalar(
-            select(func.count()).select_from(RepairPhoto).where(RepairPhoto.order_id == o.id)
-        )
-        or 0
-    )
-    for i, p in enumerate(photos):
-        session.add(RepairPhoto(order_id=o.id, photo_id=p.id, kind=kind, position=start + i))
-
-
 async def create_order(
     session: AsyncSession,
     *,
@@ -502,7 +491,7 @@ async def create_order(
         absent_count=0,
     )
     session.add(order)
-    await _attach(session, order, photos, "request")
+    await attach_photos(session, RepairPhoto, {"order_id": order.id}, photos, "request")
     _event(
         session,
         order,
@@ -818,7 +807,7 @@ async def _decline_quote(session, o, actor, now, settings, body, craftsman):  # 
 
 async def _complete(session, o, actor, now, settings, body, craftsman):  # type: ignore[no-untyped-def]
     photos = await _photos(session, body.photo_ids, actor.user_id)
-    await _attach(session, o, photos, "after")
+    await attach_photos(session, RepairPhoto, {"order_id": o.id}, photos, "after")
     o.completed_at = now
     return {"note": body.note, "photos": photos}
 

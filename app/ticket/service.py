@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Actor, Role, administers
@@ -16,7 +16,7 @@ from app.core.config import Settings
 from app.core.pagination import paginate_buckets
 from app.core.timeline import append_event, plain
 from app.media.models import Photo
-from app.media.service import own_photos
+from app.media.service import attach_photos, own_photos
 from app.notification.service import notify
 from app.org import exceptions as org_exc
 from app.org import geo
@@ -123,19 +123,6 @@ async def _own_photos(session: AsyncSession, photo_ids: list[uuid.UUID], owner_i
     )
 
 
-async def _attach(session: AsyncSession, ticket: Ticket, photos: list[Photo], kind: str) -> None:
-    if not photos:
-        return
-    start = (
-        await session.scalar(
-            select(func.count()).select_from(TicketPhoto).where(TicketPhoto.ticket_id == ticket.id)
-        )
-        or 0
-    )
-    for i, photo in enumerate(photos):
-        session.add(TicketPhoto(ticket_id=ticket.id, photo_id=photo.id, kind=kind, position=start + i))
-
-
 def _event(
     session: AsyncSession,
     t: Ticket,
@@ -221,9 +208,10 @@ async def create_ticket(
         next_due_at=due.respond_by,
     )
     session.add(ticket)
-    # No flush yet: the unit of work inserts the ticket before its event and photos (foreign
-    # keys order the inserts), and the ticket row goes in with its event count already set.
-    await _attach(session, ticket, photos, "report")
+    # No flush yet: the unit of work inserts the ticket before its event, photos and
+    # notifications (their `ticket` relationships order the inserts), and the ticket row goes in
+    # with its event count already set.
+    await attach_photos(session, TicketPhoto, {"ticket_id": ticket.id}, photos, "report")
     _event(
         session,
         ticket,
@@ -421,7 +409,7 @@ async def _arrive(session, t, actor, now, settings, body):  # type: ignore[no-un
 
 async def _resolve(session, t, actor, now, settings, body):  # type: ignore[no-untyped-def]
     photos = await _own_photos(session, body.photo_ids, actor.user_id)
-    await _attach(session, t, photos, "after")
+    await attach_photos(session, TicketPhoto, {"ticket_id": t.id}, photos, "after")
     t.resolved_at = now
     return {"note": body.note, "photos": photos}
 
@@ -440,7 +428,7 @@ async def _escalate(session, t, actor, now, settings, body):  # type: ignore[no-
 
 async def _department_resolve(session, t, actor, now, settings, body):  # type: ignore[no-untyped-def]
     photos = await _own_photos(session, body.photo_ids, actor.user_id)
-    await _attach(session, t, photos, "after")
+    await attach_photos(session, TicketPhoto, {"ticket_id": t.id}, photos, "after")
     return {"note": body.note, "photos": photos}
 
 
