@@ -180,10 +180,7 @@ class Connection:
             self._connection.create_function(*args, **kw)
 
     async def close(self) -> None:
-        self._release()
-        if self._connection is not None:
-            conn, self._connection = self._connection, None
-            conn.close()
+        self.stop()
 
     def stop(self) -> None:
         self._release()

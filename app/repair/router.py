@@ -221,14 +221,10 @@ async def put_craftsman(
 
 
 async def _read(session: Any, order: Any, actor: Any, settings: Any, clock: Any) -> OrderRead:
-    from app.repair import policies
-
-    craftsman = await service.craftsman_of(session, actor.user_id)
     return await views.detail(
         session,
         order,
         actor=actor,
-        craftsman=policies.craftsman_facts(craftsman) if craftsman else None,
         settings=settings,
         now=clock.now(),
         quote_lines=await service.current_quote_lines(session, order),
@@ -380,7 +376,7 @@ async def repair_stats(
 async def get_order(
     order_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep, settings: SettingsDep
 ) -> OrderRead:
-    order, _ = await service.visible_order(session, actor=actor, order_id=order_id)
+    order = await service.visible_order(session, actor=actor, order_id=order_id)
     return await _read(session, order, actor, settings, clock)
 
 

@@ -319,17 +319,18 @@ async def put_craftsman(
 async def list_craftsmen(
     session: AsyncSession, *, actor: Actor, subdistrict_id: uuid.UUID
 ) -> list[Craftsman]:
-    _require(administers_subdistrict(actor, subdistrict_id) or bool(actor.community_ids))
-    stmt = select(Craftsman).where(Craftsman.subdistrict_id == subdistrict_id)
-    rows = list(await session.scalars(stmt.order_by(Craftsman.created_at)))
+    served: set[str] | None = None  # None: the whole subdistrict
     if not administers_subdistrict(actor, subdistrict_id):
         # Community staff see the craftsmen who serve their community (to assign phone orders).
-        mine = {str(c) for c in actor.community_ids}
         communities = set(
             await session.scalars(select(Community.id).where(Community.subdistrict_id == subdistrict_id))
         )
-        _require(any(uuid.UUID(c) in communities for c in mine))
-        rows = [r for r in rows if not r.community_ids or mine & set(r.community_ids)]
+        served = {str(c) for c in actor.community_ids & communities}
+        _require(bool(served))
+    stmt = select(Craftsman).where(Craftsman.subdistrict_id == subdistrict_id)
+    rows = list(await session.scalars(stmt.order_by(Craftsman.created_at)))
+    if served is not None:
+        rows = [r for r in rows if not r.community_ids or served & set(r.community_ids)]
     return rows
 
 
@@ -574,15 +575,13 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID, *, lock: bool = 
     return order
 
 
-async def visible_order(
-    session: AsyncSession, *, actor: Actor, order_id: uuid.UUID
-) -> tuple[RepairOrder, Any]:
+async def visible_order(session: AsyncSession, *, actor: Actor, order_id: uuid.UUID) -> RepairOrder:
     order = await get_order(session, order_id)
     craftsman = await craftsman_of(session, actor.user_id) if Role.CRAFTSMAN in actor.roles else None
     cf = policies.craftsman_facts(craftsman) if craftsman else None
     if not policies.can_view(actor, policies.facts_of(order), cf):
         raise exc.OrderNotFound()
-    return order, cf
+    return order
 
 
 async def current_quote_lines(session: AsyncSession, order: RepairOrder) -> list[RepairQuoteLine]:

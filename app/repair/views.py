@@ -19,7 +19,6 @@ from app.repair.models import (
     RepairPhoto,
     RepairQuoteLine,
 )
-from app.repair.policies import CraftsmanFacts
 from app.repair.schemas import (
     OrderBrief,
     OrderRead,
@@ -131,7 +130,6 @@ async def detail(
     o: RepairOrder,
     *,
     actor: Actor,
-    craftsman: CraftsmanFacts | None,
     settings: Settings,
     now: datetime,
     quote_lines: list[RepairQuoteLine],
