@@ -9,7 +9,7 @@ approximate WGS-84 polygons; they are illustrative, not official boundaries.
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -220,9 +220,9 @@ async def load_demo(
             )
     for acc in ACCOUNTS:
         await _ensure_account(session, hasher, acc, sub.id, communities, departments, grids, buildings)
-    await _ensure_repairs_setup(session, sub.id)
     if settings is not None and now is not None:
         await _ensure_tickets(session, settings, now)
+        await _ensure_repairs_setup(session, settings, sub.id, now)
         await _ensure_repair_orders(session, settings, now)
 
 
@@ -347,49 +347,36 @@ PRICE_LIST = [
 ]
 
 
-async def _ensure_repairs_setup(session: AsyncSession, subdistrict_id: Any) -> None:
-    """The published price list and 王师傅's craftsman profile."""
-    from app.repair.models import Craftsman, PriceItem, PriceItemVersion, RepairCategory
+async def _ensure_repairs_setup(
+    session: AsyncSession, settings: Settings, subdistrict_id: Any, now: datetime
+) -> None:
+    """The published price list and 王师傅's craftsman profile, entered by 王主任 through the services."""
+    from app.auth.dependencies import load_user_and_actor
+    from app.repair import schemas as rs
+    from app.repair import service as repairs
+    from app.repair.models import Craftsman, PriceItem, RepairCategory
 
+    _, admin = await _who(session, "jd_admin", load_user_and_actor)
     for cat, name, unit, price, market in PRICE_LIST:
         if await session.scalar(select(PriceItem.id).where(PriceItem.name == name)) is None:
-            item = PriceItem(
-                id=uuid.uuid4(),
+            item = rs.PriceItemCreate(
                 subdistrict_id=subdistrict_id,
                 category=RepairCategory(cat),
                 name=name,
                 unit=unit,
                 price_cents=price * 100,
                 market_price_cents=market * 100,
-                is_active=True,
-                version=1,
             )
-            session.add(item)
-            session.add(
-                PriceItemVersion(
-                    item_id=item.id,
-                    version=1,
-                    name=name,
-                    unit=unit,
-                    price_cents=item.price_cents,
-                    market_price_cents=item.market_price_cents,
-                    is_active=True,
-                    changed_at=datetime(2026, 11, 1, tzinfo=UTC),
-                )
-            )
-    wang = await session.scalar(select(User.id).where(User.username == "lxj_wang"))
-    if wang is not None and await session.get(Craftsman, wang) is None:
-        session.add(
-            Craftsman(
-                user_id=wang,
-                subdistrict_id=subdistrict_id,
-                skills=["drain", "electrical", "lock", "plumbing"],
-                community_ids=[],
-                organisation="区总工会乐修匠志愿服务队",
-                max_active_orders=5,
-            )
+            await repairs.create_price_item(session, actor=admin, data=item, now=now)
+    wang, _ = await _who(session, "lxj_wang", load_user_and_actor)
+    if await session.get(Craftsman, wang.id) is None:
+        profile = rs.CraftsmanIn(
+            subdistrict_id=subdistrict_id,
+            skills=[RepairCategory(s) for s in ("drain", "electrical", "lock", "plumbing")],
+            organisation="区总工会乐修匠志愿服务队",
+            max_active_orders=5,
         )
-    await session.flush()
+        await repairs.put_craftsman(session, actor=admin, user_id=wang.id, data=profile, settings=settings)
 
 
 # 乐修匠 orders: (description, category, resident, hours ago, steps taken).
