@@ -156,10 +156,6 @@ class Connection:
     def cursor(self) -> Cursor:
         return Cursor(self)
 
-    async def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()) -> Cursor:
-        cursor = Cursor(self)
-        return await cursor.execute(sql, parameters)
-
     async def commit(self) -> None:
         try:
             if self._connection is not None:
