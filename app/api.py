@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
 from app.core.config import Settings
+from app.course.router import router as course_router
 from app.duty.router import router as duty_router
 from app.media.router import router as media_router
 from app.notification.router import router as notification_router
@@ -27,7 +28,7 @@ def build_api_router() -> APIRouter:
     # reports_router first: its /tickets/export must match before /tickets/{ticket_id}.
     for r in (auth_router, me_router, users_router, org_router, media_router, reports_router, ticket_router):
         api.include_router(r)
-    for r in (notification_router, duty_router, repair_router):
+    for r in (notification_router, duty_router, repair_router, course_router):
         api.include_router(r)
     return api
 

@@ -17,11 +17,11 @@ from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ErrorOut, ServiceUnavailable, install_error_handlers
 from app.core.limits import BodySizeLimit
 from app.core.security import PasswordHashing
+from app.jobs import sweeping
 from app.media.router import file_router
 from app.media.storage import LocalStorage, Storage
 from app.notification.outbox import InProcessBroker, live_delivery
 from app.org.service import GridIndexCache
-from app.ticket.jobs import sweeping
 
 DESCRIPTION = """
 邻里（Linli）：党建引领基层治理的开放后端，服务于居民随手拍、乐修匠维修、菜鸟学堂和网格员 10 分钟响应。

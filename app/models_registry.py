@@ -3,6 +3,7 @@
 from app.auth import models as auth_models
 from app.core import idempotency, numbering
 from app.core.models import Base
+from app.course import models as course_models
 from app.duty import models as duty_models
 from app.media import models as media_models
 from app.notification import models as notification_models
@@ -14,6 +15,7 @@ from app.user import models as user_models
 __all__ = [
     "Base",
     "auth_models",
+    "course_models",
     "duty_models",
     "idempotency",
     "media_models",

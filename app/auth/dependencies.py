@@ -83,6 +83,7 @@ async def load_user_and_actor(session: AsyncSession, user_id: uuid.UUID) -> tupl
         worker_community_ids=ids(Role.GRID_WORKER, "community_id") | ids(Role.TEACHER, "community_id"),
         grid_ids=grid_ids,
         craftsman_subdistrict_ids=ids(Role.CRAFTSMAN, "subdistrict_id"),
+        teacher_community_ids=ids(Role.TEACHER, "community_id"),
     )
 
 

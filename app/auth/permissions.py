@@ -82,6 +82,7 @@ class Actor:
     worker_community_ids: frozenset[uuid.UUID] = frozenset()  # grid_worker / teacher
     grid_ids: frozenset[uuid.UUID] = frozenset()  # grids the grid worker works in
     craftsman_subdistrict_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)
+    teacher_community_ids: frozenset[uuid.UUID] = field(default_factory=frozenset)  # 菜鸟学堂 teachers
 
     @property
     def is_superadmin(self) -> bool:

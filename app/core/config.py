@@ -109,6 +109,25 @@ class RepairSettings(BaseModel):
     no_show_grace_minutes: int = Field(default=30, ge=0)
 
 
+class CourseSettings(BaseModel):
+    """菜鸟学堂 rules."""
+
+    # Learners (and whoever signed them up) may cancel until this long before the start;
+    # staff may cancel any time.
+    cancel_cutoff_minutes: int = Field(default=120, ge=0)
+    # The reminder goes out this long before the start.
+    reminder_hours_before: int = Field(default=24, ge=1)
+    # The check-in QR code changes this often; a scanned code is accepted for one more period.
+    checkin_token_seconds: int = Field(default=60, ge=10, le=600)
+    # Check-in opens this long before the start and closes when the session is closed.
+    checkin_opens_minutes_before: int = Field(default=30, ge=0)
+    # This long after the end, unchecked learners are recorded as no-shows and teachers' hours
+    # are credited; the roll call may still correct attendance for roll_call_correction_hours.
+    close_after_minutes: int = Field(default=30, ge=0)
+    roll_call_correction_hours: int = Field(default=48, ge=0)
+    max_capacity: int = Field(default=200, ge=1)
+
+
 class DutySettings(BaseModel):
     # A worker's location is dropped when no heartbeat came for this long (and on going off duty).
     location_retention_minutes: int = 30
@@ -131,6 +150,7 @@ class Settings(BaseSettings):
     ticket: TicketSettings = TicketSettings()
     duty: DutySettings = DutySettings()
     repair: RepairSettings = RepairSettings()
+    course: CourseSettings = CourseSettings()
 
     @model_validator(mode="after")
     def _apply_database_url(self) -> "Settings":

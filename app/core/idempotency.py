@@ -3,6 +3,7 @@
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -89,3 +90,37 @@ async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - KEEP_FOR)
     )
     return result.rowcount or 0
+
+
+async def once(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    scope: str,
+    key: str | None,
+    body: Any,
+    now: datetime,
+    run: Callable[[], Awaitable[tuple[int, str | None, dict[str, Any]]]],
+) -> tuple[int, dict[str, Any]]:
+    """Run a create once per Idempotency-Key: `run` returns (status, resource id, JSON body);
+    a retry with the same key and body gets the stored status and body back."""
+    if not key:
+        status_code, _, response = await run()
+        return status_code, response
+    body_hash = request_hash(body)
+    seen = await lookup(session, user_id=user_id, scope=scope, key=key, body_hash=body_hash, now=now)
+    if seen is not None:
+        return seen.status_code, seen.response
+    status_code, resource_id, response = await run()
+    await remember(
+        session,
+        user_id=user_id,
+        scope=scope,
+        key=key,
+        body_hash=body_hash,
+        now=now,
+        status_code=status_code,
+        resource_id=resource_id,
+        response=response,
+    )
+    return status_code, response

@@ -9,17 +9,14 @@ exactly once: on PostgreSQL the loser's UPDATE waits for the winner's row lock a
 nothing; on SQLite writers are serialised by BEGIN IMMEDIATE and the loser sees the new level.
 """
 
-import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
@@ -311,37 +308,3 @@ async def sweep(maker: Maker, *, clock: Clock, settings: Settings, batch: int = 
     if failures:
         raise ExceptionGroup("sweep failed", failures)
     return report
-
-
-# --- the in-process loop ----------------------------------------------------------------
-
-
-async def _loop(app: FastAPI, interval: float) -> None:
-    while True:
-        try:
-            report = await sweep(app.state.sessionmaker, clock=app.state.clock, settings=app.state.settings)
-        except Exception:
-            log.exception("sweep failed")
-        else:
-            if report:
-                log.info("sweep: %s", report)
-            dispatcher = getattr(app.state, "dispatcher", None)
-            if report.notifications and dispatcher is not None:
-                dispatcher.wake()
-        await asyncio.sleep(interval)
-
-
-@contextlib.asynccontextmanager
-async def sweeping(app: FastAPI) -> AsyncIterator[None]:
-    """Run the sweeper every settings.ticket.sweep_interval_seconds for the app's lifetime (0: off)."""
-    interval = app.state.settings.ticket.sweep_interval_seconds
-    if interval <= 0:
-        yield
-        return
-    task = asyncio.create_task(_loop(app, interval), name="linli-ticket-sweeper")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
