@@ -9,7 +9,7 @@ approximate WGS-84 polygons; they are illustrative, not official boundaries.
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from app.auth.permissions import CareCategory, Role
 from app.core.clock import SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.numbering import LOCAL_TZ
 from app.core.security import PasswordHashing
 from app.org.models import Building, Category, Community, Department, DepartmentCategory, Grid, Subdistrict
 from app.user.models import GridMember, User, UserIdentity, UserRole
@@ -111,6 +112,14 @@ ACCOUNTS = [
     ),
     DemoAccount(
         "xt_chen", "陈老师（菜鸟学堂）", Role.TEACHER, "xyl-xyl", openid="teacher_chen", phone="13800000009"
+    ),
+    DemoAccount(
+        "xt_xiaowang",
+        "小王（大学生志愿者，菜鸟学堂）",
+        Role.TEACHER,
+        "xyl-xyl",
+        openid="teacher_xiaowang",
+        phone="13800000010",
     ),
     DemoAccount(
         None,
@@ -224,6 +233,7 @@ async def load_demo(
         await _ensure_tickets(session, settings, now)
         await _ensure_repairs_setup(session, settings, sub.id, now)
         await _ensure_repair_orders(session, settings, now)
+        await _ensure_classes(session, settings, now)
 
 
 class _At:
@@ -432,6 +442,148 @@ async def _ensure_repair_orders(session: AsyncSession, settings: Settings, now: 
                 action=RepairAction(action),
                 body=body,
             )
+
+
+def _saturday_at(now: datetime, weeks: int, hour: int, minute: int) -> datetime:
+    """A Saturday morning in Xi'an, `weeks` after the coming one (negative: before it)."""
+    local = now.astimezone(LOCAL_TZ)
+    days = (5 - local.weekday()) % 7 or 7
+    day = (local + timedelta(days=days + 7 * weeks)).replace(
+        hour=hour, minute=minute, second=0, microsecond=0
+    )
+    return day.astimezone(UTC)
+
+
+async def _ensure_classes(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """菜鸟学堂 through the real services: a class held last Saturday (attendance taken, hours
+    credited), two coming ones (one full, with 周大爷 on the waitlist), proxy signups by the grid
+    worker for 孙奶奶 who has no account, and 刘奶奶's one-on-one help request."""
+    from app.auth.dependencies import load_user_and_actor
+    from app.course import help as course_help
+    from app.course import jobs as course_jobs
+    from app.course import schemas as cs
+    from app.course import service as courses
+    from app.course.models import Course, Level, Relationship, Topic
+
+    if (
+        await session.scalar(select(Course.id).where(Course.title == "智能手机入门：微信和健康码"))
+        is not None
+    ):
+        return
+    teacher, teacher_actor = await _who(session, "xt_chen", load_user_and_actor)
+    helper, _ = await _who(session, "xt_xiaowang", load_user_and_actor)
+    liu, liu_actor = await _who(session, "resident_liu", load_user_and_actor)
+    zhou, zhou_actor = await _who(session, "resident_zhou", load_user_and_actor)
+    worker, worker_actor = await _who(session, "wg_zhang", load_user_and_actor)
+    community_id = next(iter(teacher_actor.teacher_community_ids))
+    last_week = _saturday_at(now, -1, 9, 30)
+    if last_week + timedelta(hours=3) > now:  # it is Saturday morning: take the week before
+        last_week -= timedelta(days=7)
+    clock = _At(last_week - timedelta(days=3))
+
+    basics = await courses.create_course(
+        session,
+        actor=teacher_actor,
+        user=teacher,
+        data=cs.CourseCreate(
+            community_id=community_id,
+            title="智能手机入门：微信和健康码",
+            topics=[Topic.WECHAT, Topic.HEALTH_CODE],
+            description="从开机、连无线网讲起：用微信和家人视频、出示健康码。请带上自己的手机。",
+            level=Level.BEGINNER,
+        ),
+    )
+    booking = await courses.create_course(
+        session,
+        actor=teacher_actor,
+        user=teacher,
+        data=cs.CourseCreate(
+            community_id=community_id,
+            title="手把手学网上挂号",
+            topics=[Topic.HOSPITAL_BOOKING],
+            description="在手机上预约西京医院、省人民医院的门诊号，以及怎样取消预约。",
+            level=Level.BASIC,
+        ),
+    )
+
+    def session_in(start: datetime, capacity: int, teachers: list[uuid.UUID]) -> cs.SessionCreate:
+        return cs.SessionCreate(
+            starts_at=start,
+            ends_at=start + timedelta(minutes=90),
+            venue="西一路社区党群服务中心二楼活动室",
+            capacity=capacity,
+            teacher_ids=teachers,
+        )
+
+    held = await courses.create_session(
+        session,
+        actor=teacher_actor,
+        user=teacher,
+        course_id=basics.id,
+        data=session_in(last_week, 12, [teacher.id, helper.id]),
+        settings=settings,
+        now=clock.now(),
+    )
+    for_sun = cs.SignupCreate(
+        attendee=cs.AttendeeIn(name="孙奶奶", phone="13900000011", age=81),
+        relationship=Relationship.GRID_WORKER,
+        consent=True,
+        consent_note="上门走访时孙奶奶本人同意",
+    )
+    for user, actor, body in ((liu, liu_actor, cs.SignupCreate()), (worker, worker_actor, for_sun)):
+        await courses.sign_up(session, actor=actor, user=user, clock=clock, session_id=held.id, data=body)
+    roster = await courses._active_signups(session, held.id)
+    await courses.roll_call(
+        session,
+        actor=teacher_actor,
+        session_id=held.id,
+        entries=[cs.RollCallEntry(signup_id=roster[0].id, present=True)],
+        settings=settings,
+        now=last_week + timedelta(minutes=10),
+    )
+    closed_at = last_week + timedelta(hours=3)
+    await course_jobs._close(session, held.id, closed_at, closed_at)  # 孙奶奶 did not come
+
+    clock.at = now
+    next_week = await courses.create_session(
+        session,
+        actor=teacher_actor,
+        user=teacher,
+        course_id=basics.id,
+        data=session_in(_saturday_at(now, 0, 9, 30), 12, [teacher.id]),
+        settings=settings,
+        now=now,
+    )
+    small = await courses.create_session(
+        session,
+        actor=teacher_actor,
+        user=teacher,
+        course_id=booking.id,
+        data=session_in(_saturday_at(now, 0, 14, 30), 2, [teacher.id, helper.id]),
+        settings=settings,
+        now=now,
+    )
+    signups = [
+        (liu, liu_actor, next_week.id, cs.SignupCreate()),
+        (worker, worker_actor, next_week.id, for_sun),
+        (liu, liu_actor, small.id, cs.SignupCreate()),
+        (worker, worker_actor, small.id, for_sun),
+        (zhou, zhou_actor, small.id, cs.SignupCreate()),  # full: waitlisted
+    ]
+    for user, actor, sid, body in signups:
+        await courses.sign_up(session, actor=actor, user=user, clock=clock, session_id=sid, data=body)
+    await course_help.create(
+        session,
+        actor=liu_actor,
+        user=liu,
+        data=cs.HelpCreate(
+            topic=Topic.WECHAT,
+            description="想学用微信和在外地的孙子视频通话，总是按错",
+            preferred_time="工作日上午",
+            community_id=community_id,
+        ),
+        now=now,
+    )
 
 
 async def _who(session: AsyncSession, name: str, load: Any) -> tuple[User, Any]:

@@ -59,3 +59,29 @@ async def test_every_demo_account_logs_in_and_finds_a_grid(session, app, client)
         headers={"Authorization": f"Bearer {r.json()['access_token']}"},
     )
     assert r.status_code == 200 and r.json()["grid"]["code"] == "xyl-xyl-g1"
+
+
+async def test_demo_classes_tell_a_story(session, app, clock) -> None:  # type: ignore[no-untyped-def]
+    from app.course.models import Attendee, CourseSession, Signup, VolunteerRecord
+    from app.course.state import SignupStatus
+
+    await load_demo(session, app.state.hasher, settings=app.state.settings, now=clock.now())
+    sessions = list(await session.scalars(select(CourseSession).order_by(CourseSession.starts_at)))
+    held, *coming = sessions
+    assert held.closed_at is not None and held.ends_at < clock.now()
+    assert all(s.starts_at > clock.now() and s.closed_at is None for s in coming) and len(coming) == 2
+    by_session: dict = {}
+    for su in await session.scalars(select(Signup)):
+        by_session.setdefault(su.session_id, []).append(su.status)
+    assert sorted(by_session[held.id]) == [SignupStatus.ATTENDED, SignupStatus.NO_SHOW]
+    small = next(s for s in coming if s.capacity == 2)
+    assert sorted(by_session[small.id]) == [
+        SignupStatus.CONFIRMED,
+        SignupStatus.CONFIRMED,
+        SignupStatus.WAITLISTED,
+    ]
+    sun = await session.scalar(select(Attendee).where(Attendee.name == "孙奶奶"))
+    assert sun.user_id is None  # signed up by the grid worker; one record across three signups
+    assert await session.scalar(select(func.count()).where(Signup.attendee_id == sun.id)) == 3
+    # Both teachers of the held class were credited its 90 minutes.
+    assert sorted(await session.scalars(select(VolunteerRecord.minutes))) == [90, 90]
