@@ -11,7 +11,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.errors import Unprocessable
+from app.core.errors import Conflict, Unprocessable
 from app.core.models import Base, UTCDateTime
 
 KEEP_FOR = timedelta(days=7)
@@ -33,6 +33,11 @@ class IdempotencyRecord(Base):
 class IdempotencyKeyReused(Unprocessable):
     code = "request.idempotency_key_reused"
     message = "同一个请求编号被用于不同的内容，请重新提交"
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "request.idempotency_key_in_flight"
+    message = "相同的请求正在处理，请稍后重试"
 
 
 def request_hash(body: Any) -> str:
@@ -67,8 +72,12 @@ async def remember(
 ) -> None:
     """Store the answer given for this key (in the same transaction as the write)."""
     existing = await session.get(IdempotencyRecord, (user_id, scope, key))
-    if existing is not None:  # an expired record: replace it
-        await session.delete(existing)
+    if existing is not None:
+        if existing.created_at >= now - KEEP_FOR:
+            # A retry with this key ran at the same time and committed first: this request's
+            # writes must not stand beside it (the error rolls them back; retrying gets its answer).
+            raise IdempotencyKeyInFlight()
+        await session.delete(existing)  # an expired record: replace it
         await session.flush()
     session.add(
         IdempotencyRecord(

@@ -198,11 +198,6 @@ class AttendeeAlreadyLinked(Conflict):
     message = "该学员已关联了居民账号"
 
 
-class InvalidDateRange(Unprocessable):
-    code = "course.invalid_date_range"
-    message = "日期范围有误：开始日期须不晚于结束日期，且不超过 366 天"
-
-
 class NoCommunity(Unprocessable):
     code = "course.no_community"
     message = "请选择所在社区"

@@ -25,7 +25,14 @@ from app.course.models import (
 )
 from app.course.schemas import HelpCompleteIn, HelpCreate, HelpScheduleIn
 from app.course.service import _resolve_attendee, own_attendee, scope_of
-from app.course.state import HELP_TERMINAL, HelpAction, HelpStatus, InvalidTransition, next_help_status
+from app.course.state import (
+    HELP_TERMINAL,
+    WITH_HELPER,
+    HelpAction,
+    HelpStatus,
+    InvalidTransition,
+    next_help_status,
+)
 from app.notification.service import notify
 from app.org.models import Community
 from app.user.models import User
@@ -93,10 +100,11 @@ async def create(
     session: AsyncSession, *, actor: Actor, user: User, data: HelpCreate, now: datetime
 ) -> HelpRequest:
     community_id = data.community_id
-    if community_id is None and data.attendee_id is not None:
-        community_id = await session.scalar(
-            select(Attendee.community_id).where(Attendee.id == data.attendee_id)
-        )
+    if data.attendee_id is not None:
+        known = await session.get(Attendee, data.attendee_id)
+        if known is None:
+            raise exc.AttendeeNotFound()
+        community_id = community_id or known.community_id
     community_id = community_id or user.home_community_id
     community = await session.get(Community, community_id) if community_id else None
     if community is None:
@@ -191,6 +199,8 @@ async def claim(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, n
     """First volunteer wins: a conditional UPDATE on status = open, so of any number of
     concurrent claims exactly one matches."""
     r = await get(session, request_id)
+    if actor.user_id in await _askers(session, r):
+        raise exc.ActionNotAllowed(message="不能认领自己提出（或为自己提出）的求助")
     if not policies.may_claim_help(actor, r.community_id):
         if await role_of(session, actor, r) is None:
             raise exc.HelpRequestNotFound()
@@ -203,8 +213,8 @@ async def claim(session: AsyncSession, *, actor: Actor, request_id: uuid.UUID, n
     )
     r = await get(session, request_id, lock=True)
     if won.rowcount != 1:  # type: ignore[attr-defined]
-        if r.helper_id == actor.user_id and r.status is H.CLAIMED:
-            return r  # a double tap
+        if r.helper_id == actor.user_id and r.status in WITH_HELPER:
+            return r  # a double tap (or a repeat after scheduling): it is already theirs
         if r.status in HELP_TERMINAL:
             raise exc.InvalidTransition(status=r.status.value, action=HA.CLAIM.value)
         raise exc.HelpAlreadyClaimed()

@@ -80,7 +80,8 @@ def check_token(
         window = int(window_s)
     except ValueError:
         return TokenProblem.INVALID
-    if not hmac.compare_digest(sig, _sign(secret, token_session, window)):
+    # compare_digest raises TypeError on non-ASCII str: such a signature is simply not ours.
+    if not sig.isascii() or not hmac.compare_digest(sig, _sign(secret, token_session, window)):
         return TokenProblem.INVALID
     if token_session != session_id:
         return TokenProblem.WRONG_SESSION

@@ -208,7 +208,8 @@ async def attendee_history(
     "/attendees/{attendee_id}/link",
     response_model=AttendeeRead,
     summary="把代报名登记的学员关联到居民账号（社区工作人员）",
-    description="学员已有自己的学员记录时，两条记录合并：报名和求助都归到本人记录下，同一节课重复的报名保留本人的。",
+    description="学员已有自己的学员记录时，两条记录合并：报名和求助都归到本人记录下。"
+    "同一节课重复的报名保留进展更多的一条（已签到优先，其次有座位的，都一样时保留本人的），空出的座位递补候补学员。",
     responses=responses(exc.AttendeeNotFound, exc.AttendeeAlreadyLinked, exc.UserNotResident),
 )
 async def link_attendee(
@@ -701,6 +702,10 @@ async def sign_up(
         out = await _signup_read(session, actor, result.signup)
         return (201 if result.created else 200), str(result.signup.id), out.model_dump(mode="json")
 
+    if idempotency_key:
+        # Retries with one key racing each other: the session's row lock makes the later ones wait
+        # for the first to commit, so they find its stored answer (on SQLite writers queue anyway).
+        await service.get_session(session, session_id, lock=True)
     code, content = await idempotency.once(
         session,
         user_id=user.id,

@@ -382,8 +382,19 @@ async def course_sessions(session: AsyncSession, course_id: uuid.UUID) -> list[C
 # --- attendees --------------------------------------------------------------------------
 
 
+async def _lock_learner(session: AsyncSession, key: str) -> None:
+    """Hold a lock on this learner's identity until the transaction ends, so two requests at once
+    cannot both find no record and each create one (PostgreSQL; on SQLite writers are serialised
+    already). In a signup it comes after the session's row lock, before the attendee's."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"course_attendee:{key}"))))
+
+
 async def own_attendee(session: AsyncSession, user: User, *, create: bool) -> Attendee | None:
     a = await session.scalar(select(Attendee).where(Attendee.user_id == user.id))
+    if a is None and create:
+        await _lock_learner(session, f"user:{user.id}")
+        a = await session.scalar(select(Attendee).where(Attendee.user_id == user.id))
     if a is None and create:
         a = Attendee(
             id=uuid.uuid4(),
@@ -437,6 +448,8 @@ async def _resolve_attendee(
         return a
     assert attendee_in is not None
     # The same learner entered again (a double tap, or a second class): reuse their record.
+    who = f"phone:{attendee_in.phone}" if attendee_in.phone else f"by:{user.id}"
+    await _lock_learner(session, f"{who}:{attendee_in.name}")
     if attendee_in.phone:
         match = select(Attendee).where(Attendee.phone == attendee_in.phone, Attendee.name == attendee_in.name)
     else:
@@ -877,7 +890,11 @@ async def check_in(
     if not mine:
         raise exc.NotSignedUp()
     if len(mine) > 1:
-        raise exc.WhichSignup(signup_ids=[str(su.id) for su in mine])
+        # Someone who signed up several learners: only those still to check in are a choice.
+        waiting = [su for su in mine if su.status in (S.CONFIRMED, S.NO_SHOW)]
+        if len(waiting) > 1:
+            raise exc.WhichSignup(signup_ids=[str(su.id) for su in waiting])
+        mine = waiting or [su for su in mine if su.status is S.ATTENDED] or mine
     su = mine[0]
     if su.status is S.ATTENDED:
         return su  # scanned twice
@@ -941,10 +958,24 @@ async def history(
 
 
 async def visible_attendee(session: AsyncSession, *, actor: Actor, attendee_id: uuid.UUID) -> Attendee:
+    """The learner, whoever entered the record, staff of the learner's community, and staff of a
+    community where the learner signed up for a class."""
     a = await session.get(Attendee, attendee_id)
-    if a is None or not await may_act_for(session, actor, a):
+    if a is None or a.merged_into_id is not None:
         raise exc.AttendeeNotFound()
-    return a
+    if await may_act_for(session, actor, a):
+        return a
+    if actor.is_admin:
+        class_communities = await session.scalars(
+            select(Community)
+            .join(CourseSession, CourseSession.community_id == Community.id)
+            .join(Signup, Signup.session_id == CourseSession.id)
+            .where(Signup.attendee_id == a.id)
+            .distinct()
+        )
+        if any(administers(actor, scope_of(c)) for c in class_communities):
+            return a
+    raise exc.AttendeeNotFound()
 
 
 async def list_attendees(
@@ -961,12 +992,19 @@ async def list_attendees(
     return list(await session.scalars(stmt.order_by(Attendee.name, Attendee.id).limit(500)))
 
 
+# Which of two signups of one learner to the same session a merge keeps (the higher).
+_MERGE_RANK = {S.WAITLISTED: 0, S.CONFIRMED: 1, S.NO_SHOW: 1, S.ATTENDED: 2}
+
+
 async def link_attendee(
     session: AsyncSession, *, actor: Actor, attendee_id: uuid.UUID, user_id: uuid.UUID, now: datetime
 ) -> Attendee:
     """Staff connect a learner entered by someone else to the learner's own account. If the
-    learner already has a record of their own, this one is merged into it."""
-    a = await session.scalar(select(Attendee).where(Attendee.id == attendee_id).with_for_update())
+    learner already has a record of their own, this one is merged into it.
+
+    Locks are taken in the order a signup takes them (sessions first, then the learner), so a
+    merge and a signup of the same learner cannot deadlock."""
+    a = await session.get(Attendee, attendee_id)
     if a is None or a.merged_into_id is not None:
         raise exc.AttendeeNotFound()
     community = await session.get(Community, a.community_id) if a.community_id else None
@@ -978,6 +1016,16 @@ async def link_attendee(
     if target_user is None or not target_user.is_active:
         raise exc.UserNotResident()
     own = await own_attendee(session, target_user, create=False)
+    records = [a.id] if own is None else sorted([a.id, own.id])
+    for sid in sorted(
+        set(await session.scalars(select(Signup.session_id).where(Signup.attendee_id.in_(records))))
+    ):
+        await get_session(session, sid, lock=True)
+    for rid in records:
+        await session.execute(select(Attendee.id).where(Attendee.id == rid).with_for_update())
+    await session.refresh(a)
+    if a.merged_into_id is not None or a.user_id is not None:
+        raise exc.AttendeeAlreadyLinked()  # linked by someone else meanwhile
     if own is None:
         a.user_id = target_user.id
         a.linked_by_id = actor.user_id
@@ -985,18 +1033,25 @@ async def link_attendee(
         await session.flush()
         return a
     # Merge: the learner's own record takes over these signups and help requests. Where both
-    # hold a place in the same session, the learner's own signup stays.
-    taken = set(
-        await session.scalars(
-            select(Signup.session_id).where(Signup.attendee_id == own.id, Signup.status.in_(ACTIVE))
+    # hold a place in the same session, the learner's own signup stays, unless the other one got
+    # further (checked in, or a seat while the own one waits): the learner keeps that.
+    taken = {
+        su.session_id: su
+        for su in await session.scalars(
+            select(Signup).where(Signup.attendee_id == own.id, Signup.status.in_(ACTIVE))
         )
-    )
+    }
+    freed: list[uuid.UUID] = []
     for su in await session.scalars(select(Signup).where(Signup.attendee_id == a.id)):
-        if su.session_id in taken and su.status in ACTIVE:
-            su.status = S.CANCELLED
-            su.cancelled_at = now
-            su.cancelled_by_id = actor.user_id
-            su.cancel_reason = "合并重复报名"
+        kept = taken.get(su.session_id)
+        if kept is not None and su.status in ACTIVE:
+            drop = su if _MERGE_RANK[su.status] <= _MERGE_RANK[kept.status] else kept
+            if drop.status in SEATED:
+                freed.append(su.session_id)
+            drop.status = S.CANCELLED
+            drop.cancelled_at = now
+            drop.cancelled_by_id = actor.user_id
+            drop.cancel_reason = "合并重复报名"
             await session.flush()
         su.attendee_id = own.id
     await session.execute(
@@ -1007,4 +1062,7 @@ async def link_attendee(
     a.linked_by_id = actor.user_id
     a.linked_at = now
     await session.flush()
+    # A seat given up by a cancelled duplicate goes to the waitlist, as with any cancellation.
+    for session_id in freed:
+        await _fill_seats(session, await get_session(session, session_id, lock=True), actor_id=None, now=now)
     return own

@@ -98,6 +98,9 @@ def _rate(part: int, whole: int) -> float | None:
 
 def _figures(sessions: list, signups: list, helps: list, minutes: int) -> dict[str, object]:
     held = [s for s in sessions if s.status is SessionStatus.SCHEDULED]
+    # Signups count only for sessions that were held (a cancelled session's waitlist never had a chance).
+    held_ids = {s.id for s in held}
+    signups = [su for su in signups if su.session_id in held_ids]
     attended = sum(1 for su in signups if su.status is S.ATTENDED)
     no_shows = sum(1 for su in signups if su.status is S.NO_SHOW)
     waitlisted = [su for su in signups if su.waitlisted_at is not None]

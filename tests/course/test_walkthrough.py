@@ -1,9 +1,12 @@
+"""One pass through 菜鸟学堂 as its users go: a signup and a waitlist, a cancellation, the
+roster, QR check-in, history, a help request done, volunteer hours, stats and the export."""
+
 from datetime import timedelta
 
 from tests.course.conftest import COURSES
 
 
-async def test_smoke(client, auth, clock, w, teachers, open_session, sign_up):
+async def test_a_class_and_a_help_request_from_signup_to_volunteer_hours(client, auth, clock, w, teachers, open_session, sign_up):
     s = await open_session(capacity=1)
     r = await sign_up(w.resident, s["id"])
     assert r.status_code == 201, r.text
