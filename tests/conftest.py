@@ -21,6 +21,7 @@ from app.main import create_app
 from app.media.storage import InMemoryStorage
 from tests.dbutil import DatabaseFactory
 from tests.fakes import FrozenClock
+from tests.live import Live, live_app
 
 PG_URL = os.environ.get("LINLI_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
@@ -119,3 +120,10 @@ def app(
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
         yield c
+
+
+@pytest.fixture
+async def live(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Live]:
+    """The app on a fresh database of its own, for real concurrent requests (tests/live.py)."""
+    async with live_app(databases, tmp_path) as app:
+        yield app

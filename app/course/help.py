@@ -442,3 +442,24 @@ async def list_requests(
         limit=limit,
         descending=view != "open",
     )
+
+
+async def apply_action(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    request_id: uuid.UUID,
+    action: HelpAction,
+    body: Any,
+    now: datetime,
+) -> HelpRequest:
+    """One lifecycle action on a help request (the body is the action's input model, or None)."""
+    if action is HA.CLAIM:
+        return await claim(session, actor=actor, request_id=request_id, now=now)
+    if action is HA.SCHEDULE:
+        return await schedule(session, actor=actor, request_id=request_id, data=body, now=now)
+    if action is HA.COMPLETE:
+        return await complete(session, actor=actor, request_id=request_id, data=body, now=now)
+    if action is HA.RELEASE:
+        return await release(session, actor=actor, request_id=request_id, now=now)
+    return await cancel(session, actor=actor, request_id=request_id, reason=body.reason, now=now)

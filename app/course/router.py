@@ -1,6 +1,7 @@
 """菜鸟学堂: courses and sessions, signups (for oneself or someone else), the waitlist,
 check-in, one-on-one help, volunteer hours and figures."""
 
+import functools
 import uuid
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from pydantic import AwareDatetime
 from app.auth.dependencies import AdminActor, CurrentActor, CurrentUser
 from app.auth.permissions import administers
 from app.core import idempotency
+from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
@@ -45,7 +47,7 @@ from app.course.schemas import (
     SignupCreate,
     SignupRead,
 )
-from app.course.state import HelpStatus, SignupStatus
+from app.course.state import HelpAction, HelpStatus, SignupStatus
 from app.ticket.kpi import InvalidDateRange
 
 router = APIRouter(prefix="/courses", tags=["courses"])
@@ -317,74 +319,55 @@ async def _help_out(session: Any, actor: Any, r: Any) -> HelpRead:
 _HELP_ERRORS = (exc.HelpRequestNotFound, exc.ActionNotAllowed, exc.InvalidTransition)
 
 
-@router.post(
-    "/help-requests/{request_id}/claim",
-    response_model=HelpRead,
-    summary="认领手把手求助（本社区老师）",
-    description="多位老师同时认领只有一人成功。",
-    responses=responses(*_HELP_ERRORS, exc.NotATeacher, exc.HelpAlreadyClaimed),
-)
-async def claim_help(
-    request_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
+async def _run_help_action(
+    action: HelpAction, *, request_id: uuid.UUID, body: Any, actor: Any, session: Any, clock: Any
 ) -> HelpRead:
-    r = await help_service.claim(session, actor=actor, request_id=request_id, now=clock.now())
-    return await _help_out(session, actor, r)
-
-
-@router.post(
-    "/help-requests/{request_id}/schedule",
-    response_model=HelpRead,
-    summary="约定手把手的时间地点（认领的老师）",
-    responses=responses(*_HELP_ERRORS, exc.ScheduleInPast),
-)
-async def schedule_help(
-    request_id: uuid.UUID, body: HelpScheduleIn, actor: CurrentActor, session: SessionDep, clock: ClockDep
-) -> HelpRead:
-    r = await help_service.schedule(session, actor=actor, request_id=request_id, data=body, now=clock.now())
-    return await _help_out(session, actor, r)
-
-
-@router.post(
-    "/help-requests/{request_id}/complete",
-    response_model=HelpRead,
-    summary="手把手完成（认领的老师）",
-    description="填写实际用时，计入志愿时长。",
-    responses=responses(*_HELP_ERRORS),
-)
-async def complete_help(
-    request_id: uuid.UUID, body: HelpCompleteIn, actor: CurrentActor, session: SessionDep, clock: ClockDep
-) -> HelpRead:
-    r = await help_service.complete(session, actor=actor, request_id=request_id, data=body, now=clock.now())
-    return await _help_out(session, actor, r)
-
-
-@router.post(
-    "/help-requests/{request_id}/release",
-    response_model=HelpRead,
-    summary="退回手把手求助（认领的老师或工作人员）",
-    description="重新等待其他老师认领。",
-    responses=responses(*_HELP_ERRORS),
-)
-async def release_help(
-    request_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
-) -> HelpRead:
-    r = await help_service.release(session, actor=actor, request_id=request_id, now=clock.now())
-    return await _help_out(session, actor, r)
-
-
-@router.post(
-    "/help-requests/{request_id}/cancel",
-    response_model=HelpRead,
-    summary="取消手把手求助（求助人、学员本人或工作人员）",
-    responses=responses(*_HELP_ERRORS),
-)
-async def cancel_help(
-    request_id: uuid.UUID, body: ReasonIn, actor: CurrentActor, session: SessionDep, clock: ClockDep
-) -> HelpRead:
-    r = await help_service.cancel(
-        session, actor=actor, request_id=request_id, reason=body.reason, now=clock.now()
+    r = await help_service.apply_action(
+        session, actor=actor, request_id=request_id, action=action, body=body, now=clock.now()
     )
     return await _help_out(session, actor, r)
+
+
+def _help_action(
+    action: HelpAction, body_model: type | None, summary: str, description: str, *errors: type
+) -> None:
+    """Register POST /courses/help-requests/{id}/<action> for one lifecycle action."""
+    add_action_route(
+        router,
+        prefix="/help-requests",
+        path=action.value,
+        id_name="request_id",
+        body_model=body_model,
+        deps={"actor": CurrentActor, "session": SessionDep, "clock": ClockDep},
+        run=functools.partial(_run_help_action, action),
+        name=f"{action.value}_help",
+        response_model=HelpRead,
+        summary=summary,
+        description=description,
+        responses=responses(*_HELP_ERRORS, *errors),
+    )
+
+
+_help_action(
+    HelpAction.CLAIM,
+    None,
+    "认领手把手求助（本社区老师）",
+    "多位老师同时认领只有一人成功；不能认领自己提出（或为自己提出）的求助。",
+    exc.NotATeacher,
+    exc.HelpAlreadyClaimed,
+)
+_help_action(
+    HelpAction.SCHEDULE,
+    HelpScheduleIn,
+    "约定手把手的时间地点（认领的老师）",
+    "学员和求助人会收到通知。",
+    exc.ScheduleInPast,
+)
+_help_action(HelpAction.COMPLETE, HelpCompleteIn, "手把手完成（认领的老师）", "填写实际用时，计入志愿时长。")
+_help_action(HelpAction.RELEASE, None, "退回手把手求助（认领的老师或工作人员）", "重新等待其他老师认领。")
+_help_action(
+    HelpAction.CANCEL, ReasonIn, "取消手把手求助（求助人、学员本人或工作人员）", "认领的老师会收到通知。"
+)
 
 
 # --- volunteer hours and figures --------------------------------------------------------

@@ -4,28 +4,19 @@ claiming (one winner, also under real concurrency on both databases), scheduling
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.auth.permissions import Role
-from app.auth.wechat import FakeWeChatClient
-from app.core.config import Settings
 from app.course.models import HelpEvent, HelpRequest, VolunteerRecord
-from app.main import create_app
-from app.media.storage import InMemoryStorage
 from app.notification.models import Notification
 from app.user.models import User
-from tests.conftest import make_settings
 from tests.course.conftest import COURSES
-from tests.dbutil import DatabaseFactory
-from tests.factories import World, bearer, make_user, make_world
-from tests.fakes import FrozenClock
+from tests.factories import World, make_user
+from tests.live import Live
 
 HELP = f"{COURSES}/help-requests"
 HOUR = timedelta(hours=1)
@@ -609,33 +600,9 @@ class TestLists:
 CLAIMERS = 10
 
 
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    app: Any
-    settings: Settings
-    clock: FrozenClock
-
-    def auth(self, user: User) -> dict[str, str]:
-        return bearer(self.settings, self.clock, user)
-
-
-@pytest.fixture
-async def live(databases: DatabaseFactory, tmp_path) -> AsyncIterator[Live]:  # type: ignore[no-untyped-def]
-    """The app on a fresh database of its own (no shared test transaction), so concurrent
-    requests really overlap in the database."""
-    settings = make_settings(databases.copy(), tmp_path)
-    clock = FrozenClock()
-    app = create_app(settings, clock=clock, wechat=FakeWeChatClient(), storage=InMemoryStorage())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Live(client, app, settings, clock)
-    await app.state.engine.dispose()
-
-
 @pytest.fixture
 async def live_world(live: Live) -> World:
-    async with live.app.state.sessionmaker() as session:
-        return await make_world(session)
+    return await live.world()
 
 
 class TestConcurrentClaims:

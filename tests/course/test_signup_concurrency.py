@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,34 +15,20 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.permissions import Role
-from app.auth.wechat import FakeWeChatClient
-from app.core.config import Settings
 from app.core.idempotency import IdempotencyRecord
 from app.course.models import Attendee, CourseSession, Signup
 from app.course.state import SEATED, SignupStatus
-from app.main import create_app
-from app.media.storage import InMemoryStorage
 from app.notification.models import Notification
 from app.user.models import User
-from tests.conftest import make_settings
 from tests.course.conftest import COURSES
 from tests.dbutil import DatabaseFactory
-from tests.factories import World, bearer, make_user, make_world
-from tests.fakes import FrozenClock
+from tests.factories import World, make_user
+from tests.live import Live, live_app
 
 SIGNUPS = f"{COURSES}/signups"
 
 
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    app: Any
-    settings: Settings
-    clock: FrozenClock
-
-    def auth(self, user: User) -> dict[str, str]:
-        return bearer(self.settings, self.clock, user)
-
+class SignupLive(Live):
     async def residents(self, w: World, n: int, first: int = 0) -> list[User]:
         async with self.app.state.sessionmaker() as session:
             users = [
@@ -98,19 +83,14 @@ class Live:
 
 
 @pytest.fixture
-async def live(databases: DatabaseFactory, tmp_path) -> AsyncIterator[Live]:  # type: ignore[no-untyped-def]
-    settings = make_settings(databases.copy(), tmp_path)
-    clock = FrozenClock()
-    app = create_app(settings, clock=clock, wechat=FakeWeChatClient(), storage=InMemoryStorage())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Live(client, app, settings, clock)
-    await app.state.engine.dispose()
+async def live(databases: DatabaseFactory, tmp_path) -> AsyncIterator[SignupLive]:  # type: ignore[no-untyped-def]
+    async with live_app(databases, tmp_path, SignupLive) as app:
+        yield app
 
 
 @pytest.fixture
-async def w(live: Live) -> World:
-    async with live.app.state.sessionmaker() as session:
-        return await make_world(session)
+async def w(live: SignupLive) -> World:
+    return await live.world()
 
 
 def unexpected(results: list[httpx.Response], *allowed: int) -> list[str]:
@@ -128,7 +108,7 @@ def waiting(rows: list[Signup]) -> list[Signup]:
 
 
 class TestConcurrentSignups:
-    async def test_fifty_signups_for_ten_seats(self, live: Live, w: World) -> None:
+    async def test_fifty_signups_for_ten_seats(self, live: SignupLive, w: World) -> None:
         users = await live.residents(w, 50)
         sid = await live.session(w, capacity=10)
 
@@ -163,7 +143,7 @@ class TestConcurrentSignups:
             == 50
         )
 
-    async def test_twenty_double_taps_make_one_signup(self, live: Live, w: World) -> None:
+    async def test_twenty_double_taps_make_one_signup(self, live: SignupLive, w: World) -> None:
         sid = await live.session(w, capacity=5)
 
         results = await asyncio.gather(*(live.sign_up(w.resident, sid) for _ in range(20)))
@@ -180,7 +160,9 @@ class TestConcurrentSignups:
             == 1
         )
 
-    async def test_twenty_double_taps_for_someone_else_make_one_signup(self, live: Live, w: World) -> None:
+    async def test_twenty_double_taps_for_someone_else_make_one_signup(
+        self, live: SignupLive, w: World
+    ) -> None:
         sid = await live.session(w, capacity=5)
         granny = {"name": "张奶奶", "phone": "13900000001", "age": 78}
 
@@ -200,7 +182,7 @@ class TestConcurrentSignups:
         )
 
     async def test_retries_with_one_idempotency_key_all_get_the_first_answer(
-        self, live: Live, w: World
+        self, live: SignupLive, w: World
     ) -> None:
         sid = await live.session(w, capacity=5)
         headers = {**live.auth(w.resident), "Idempotency-Key": "tap-tap"}
@@ -223,7 +205,9 @@ class TestConcurrentSignups:
 
 
 class TestConcurrentOverlap:
-    async def _race(self, live: Live, w: World, user: User, n: int = 6, **body: Any) -> list[httpx.Response]:
+    async def _race(
+        self, live: SignupLive, w: World, user: User, n: int = 6, **body: Any
+    ) -> list[httpx.Response]:
         """`user` signs (someone) up for n sessions at the same hour, all at once."""
         course = await live.course(w)
         sids = [await live.session(w, capacity=10, course_id=course) for _ in range(n)]
@@ -235,7 +219,7 @@ class TestConcurrentOverlap:
         assert {r.json()["code"] for r in results if r.status_code == 409} == {"course.overlapping_session"}
 
     async def test_a_learner_with_a_record_races_into_overlapping_sessions(
-        self, live: Live, w: World
+        self, live: SignupLive, w: World
     ) -> None:
         earlier = await live.session(w, capacity=10, in_hours=24)
         assert (await live.sign_up(w.resident, earlier)).status_code == 201  # the resident's record exists
@@ -250,7 +234,9 @@ class TestConcurrentOverlap:
             == 2
         )
 
-    async def test_a_first_time_learner_races_into_overlapping_sessions(self, live: Live, w: World) -> None:
+    async def test_a_first_time_learner_races_into_overlapping_sessions(
+        self, live: SignupLive, w: World
+    ) -> None:
         results = await self._race(live, w, w.resident)
 
         self._one_winner(results)
@@ -262,7 +248,7 @@ class TestConcurrentOverlap:
         )
 
     async def test_a_registered_learner_signed_up_by_id_into_overlapping_sessions(
-        self, live: Live, w: World
+        self, live: SignupLive, w: World
     ) -> None:
         earlier = await live.session(w, capacity=10, in_hours=24)
         r = await live.sign_up(
@@ -282,7 +268,7 @@ class TestConcurrentOverlap:
         self._one_winner(results)
 
     async def test_a_new_learner_entered_by_name_and_phone_into_overlapping_sessions(
-        self, live: Live, w: World
+        self, live: SignupLive, w: World
     ) -> None:
         granny = {"name": "张奶奶", "phone": "13900000001"}
 
@@ -295,7 +281,7 @@ class TestConcurrentOverlap:
         )
 
     async def test_two_relatives_enter_the_same_learner_into_overlapping_sessions(
-        self, live: Live, w: World
+        self, live: SignupLive, w: World
     ) -> None:
         granny = {"name": "张奶奶", "phone": "13900000001"}
         course = await live.course(w)
@@ -318,7 +304,7 @@ class TestConcurrentOverlap:
 
 class TestConcurrentCancellations:
     async def _full_session(
-        self, live: Live, w: World, *, capacity: int, people: int
+        self, live: SignupLive, w: World, *, capacity: int, people: int
     ) -> tuple[str, list[User], list[dict]]:
         users = await live.residents(w, people)
         sid = await live.session(w, capacity=capacity)
@@ -329,10 +315,10 @@ class TestConcurrentCancellations:
             out.append(r.json())
         return sid, users, out
 
-    async def _cancel(self, live: Live, user: User, signup_id: str) -> httpx.Response:
+    async def _cancel(self, live: SignupLive, user: User, signup_id: str) -> httpx.Response:
         return await live.client.post(f"{SIGNUPS}/{signup_id}/cancel", json={}, headers=live.auth(user))
 
-    async def _promoted(self, live: Live) -> Counter[uuid.UUID]:
+    async def _promoted(self, live: SignupLive) -> Counter[uuid.UUID]:
         async with live.app.state.sessionmaker() as session:
             return Counter(
                 await session.scalars(
@@ -341,7 +327,7 @@ class TestConcurrentCancellations:
             )
 
     async def test_cancellations_at_once_promote_distinct_learners_in_order(
-        self, live: Live, w: World
+        self, live: SignupLive, w: World
     ) -> None:
         sid, users, out = await self._full_session(live, w, capacity=10, people=20)
         assert [o["status"] for o in out] == ["confirmed"] * 10 + ["waitlisted"] * 10
@@ -357,7 +343,7 @@ class TestConcurrentCancellations:
         promoted = await self._promoted(live)
         assert promoted == Counter({users[i].id: 1 for i in range(10, 16)})
 
-    async def test_more_cancellations_than_waiting_learners(self, live: Live, w: World) -> None:
+    async def test_more_cancellations_than_waiting_learners(self, live: SignupLive, w: World) -> None:
         sid, users, out = await self._full_session(live, w, capacity=10, people=14)
 
         results = await asyncio.gather(*(self._cancel(live, users[i], out[i]["id"]) for i in range(10)))
@@ -370,7 +356,9 @@ class TestConcurrentCancellations:
         s = (await live.client.get(f"{COURSES}/sessions/{sid}", headers=live.auth(w.resident))).json()
         assert (s["seats_left"], s["waitlist_length"]) == (6, 0)
 
-    async def test_cancellations_and_new_signups_at_once_never_overfill(self, live: Live, w: World) -> None:
+    async def test_cancellations_and_new_signups_at_once_never_overfill(
+        self, live: SignupLive, w: World
+    ) -> None:
         sid, users, out = await self._full_session(live, w, capacity=10, people=15)
         newcomers = await live.residents(w, 10, first=100)
 

@@ -6,7 +6,9 @@ from datetime import timedelta
 from tests.course.conftest import COURSES
 
 
-async def test_a_class_and_a_help_request_from_signup_to_volunteer_hours(client, auth, clock, w, teachers, open_session, sign_up):
+async def test_a_class_and_a_help_request_from_signup_to_volunteer_hours(
+    client, auth, clock, w, teachers, open_session, sign_up
+):
     s = await open_session(capacity=1)
     r = await sign_up(w.resident, s["id"])
     assert r.status_code == 201, r.text

@@ -5,39 +5,24 @@ so the requests really overlap in the database."""
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
 from app.auth.permissions import Role
-from app.auth.wechat import FakeWeChatClient
-from app.core.config import Settings
-from app.main import create_app
-from app.media.storage import InMemoryStorage
 from app.repair.models import RepairEvent, RepairOrder
 from app.repair.state import RepairStatus
 from app.user.models import User
-from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
-from tests.factories import World, bearer, make_user, make_world
-from tests.fakes import FrozenClock
+from tests.factories import World, make_user
+from tests.live import Live, live_app
 from tests.repair.conftest import ORDERS, REPAIRS
 
 ACCEPTORS = 20
 
 
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    app: object
-    settings: Settings
-    clock: FrozenClock
-
-    def auth(self, user: User) -> dict[str, str]:
-        return bearer(self.settings, self.clock, user)
-
+class RepairLive(Live):
     async def craftsmen(self, w: World, n: int, **profile: object) -> list[User]:
         """n plumbers of S1, registered by the subdistrict's staff."""
         async with self.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
@@ -69,19 +54,14 @@ class Live:
 
 
 @pytest.fixture
-async def live(databases: DatabaseFactory, tmp_path) -> AsyncIterator[Live]:  # type: ignore[no-untyped-def]
-    settings = make_settings(databases.copy(), tmp_path)
-    clock = FrozenClock()
-    app = create_app(settings, clock=clock, wechat=FakeWeChatClient(), storage=InMemoryStorage())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Live(client, app, settings, clock)
-    await app.state.engine.dispose()
+async def live(databases: DatabaseFactory, tmp_path) -> AsyncIterator[RepairLive]:  # type: ignore[no-untyped-def]
+    async with live_app(databases, tmp_path, RepairLive) as app:
+        yield app
 
 
 @pytest.fixture
-async def w(live: Live) -> World:
-    async with live.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
-        return await make_world(session)
+async def w(live: RepairLive) -> World:
+    return await live.world()
 
 
 def unexpected(results: list[httpx.Response], *allowed: int) -> list[str]:
@@ -89,7 +69,9 @@ def unexpected(results: list[httpx.Response], *allowed: int) -> list[str]:
 
 
 class TestConcurrentAccepts:
-    async def test_twenty_simultaneous_accepts_have_exactly_one_winner(self, live: Live, w: World) -> None:
+    async def test_twenty_simultaneous_accepts_have_exactly_one_winner(
+        self, live: RepairLive, w: World
+    ) -> None:
         craftsmen = await live.craftsmen(w, ACCEPTORS)
         oid = await live.order(w)
 
@@ -121,7 +103,7 @@ class TestConcurrentAccepts:
         assert (r.status_code, r.json()["code"]) == (404, "repair.order_not_found")
 
     async def test_one_craftsman_accepting_six_orders_at_once_stops_at_the_cap(
-        self, live: Live, w: World
+        self, live: RepairLive, w: World
     ) -> None:
         (craftsman,) = await live.craftsmen(w, 1, max_active_orders=2)
         orders = [await live.order(w, i) for i in range(6)]
@@ -155,7 +137,7 @@ class TestConcurrentAccepts:
         r = await live.client.get(ORDERS, params={"view": "open"}, headers=live.auth(craftsman))
         assert {o["id"] for o in r.json()["items"]} == set(orders) - won
 
-    async def test_many_craftsmen_many_orders_at_once(self, live: Live, w: World) -> None:
+    async def test_many_craftsmen_many_orders_at_once(self, live: RepairLive, w: World) -> None:
         """Five craftsmen with room for one order each race for five orders (25 requests):
         no order is taken twice and no craftsman takes two."""
         craftsmen = await live.craftsmen(w, 5, max_active_orders=1)

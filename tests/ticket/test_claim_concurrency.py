@@ -4,44 +4,16 @@ really overlap in the database."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
-import httpx
-import pytest
 from sqlalchemy import func, select
 
 from app.auth.permissions import Role
-from app.auth.wechat import FakeWeChatClient
-from app.core.config import Settings
-from app.main import create_app
-from app.media.storage import InMemoryStorage
 from app.ticket.models import Ticket, TicketEvent
-from tests.conftest import make_settings
-from tests.dbutil import DatabaseFactory
 from tests.factories import bearer, make_category, make_user, make_world
-from tests.fakes import FrozenClock
+from tests.live import Live
 from tests.ticket.conftest import IN_G1
 
 CLAIMERS = 50
-
-
-@dataclass
-class Live:
-    client: httpx.AsyncClient
-    app: object
-    settings: Settings
-    clock: FrozenClock
-
-
-@pytest.fixture
-async def live(databases: DatabaseFactory, tmp_path) -> AsyncIterator[Live]:  # type: ignore[no-untyped-def]
-    settings = make_settings(databases.copy(), tmp_path)
-    clock = FrozenClock()
-    app = create_app(settings, clock=clock, wechat=FakeWeChatClient(), storage=InMemoryStorage())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield Live(client, app, settings, clock)
-    await app.state.engine.dispose()
 
 
 class TestConcurrentClaims:
