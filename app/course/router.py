@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
+from sqlalchemy import select
 
 from app.auth.dependencies import AdminActor, CurrentActor, CurrentUser
 from app.auth.permissions import administers
@@ -21,7 +22,7 @@ from app.core.schemas import Limit, Page
 from app.course import exceptions as exc
 from app.course import help as help_service
 from app.course import service, stats, views
-from app.course.models import Topic
+from app.course.models import CourseSession, Topic
 from app.course.schemas import (
     AttendeeHistory,
     AttendeeRead,
@@ -124,12 +125,9 @@ async def my_signups(
 ) -> list[MySignupRead]:
     rows = await service.my_signups(session, user=user, now=clock.now(), upcoming=upcoming)
     reads = await views.signups_read(session, actor, rows, staff=False)
-    sessions = {
-        s.id: s
-        for s in await views.sessions_read(
-            session, [await service.get_session(session, su.session_id) for su in rows]
-        )
-    }
+    ids = {su.session_id for su in rows}
+    found = list(await session.scalars(select(CourseSession).where(CourseSession.id.in_(ids)))) if ids else []
+    sessions = {s.id: s for s in await views.sessions_read(session, found)}
     return [MySignupRead(**r.model_dump(), session=sessions[r.session_id]) for r in reads]
 
 
