@@ -16,6 +16,9 @@ from app.ticket.reports_router import router as reports_router
 from app.ticket.router import router as ticket_router
 from app.user.router import me_router
 from app.user.router import router as users_router
+from app.wechat.router import me_router as wechat_me_router
+from app.wechat.router import review_router
+from app.wechat.router import router as wechat_router
 
 API_PREFIX = "/api/v1"
 # JSON bodies are small; uploads get room for one photo plus the multipart envelope.
@@ -29,6 +32,8 @@ def build_api_router() -> APIRouter:
     for r in (auth_router, me_router, users_router, org_router, media_router, reports_router, ticket_router):
         api.include_router(r)
     for r in (notification_router, duty_router, repair_router, course_router):
+        api.include_router(r)
+    for r in (wechat_me_router, review_router, wechat_router):
         api.include_router(r)
     return api
 

@@ -14,10 +14,11 @@ from fastapi import FastAPI
 
 from app.course import jobs as course_jobs
 from app.ticket import jobs as ticket_jobs
+from app.wechat import jobs as wechat_jobs
 
 log = logging.getLogger("linli.sweeper")
 
-SWEEPS = (("tickets", ticket_jobs.sweep), ("courses", course_jobs.sweep))
+SWEEPS = (("tickets", ticket_jobs.sweep), ("courses", course_jobs.sweep), ("wechat", wechat_jobs.sweep))
 
 
 async def sweep_once(app: FastAPI) -> int:

@@ -3,14 +3,15 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.api import body_limit_for, build_api_router
-from app.auth.wechat import WeChatClient, build_wechat_client
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
@@ -20,8 +21,11 @@ from app.core.security import PasswordHashing
 from app.jobs import sweeping
 from app.media.router import file_router
 from app.media.storage import LocalStorage, Storage
-from app.notification.outbox import InProcessBroker, live_delivery
+from app.notification.outbox import InProcessBroker, OutboxDispatcher, live_delivery
 from app.org.service import GridIndexCache
+from app.wechat.client import FakeWeChatClient, WeChatClient, build_wechat_client
+from app.wechat.push import local_push_hook
+from app.wechat.service import wechat_deliverer
 
 DESCRIPTION = """
 邻里（Linli）：党建引领基层治理的开放后端，服务于居民随手拍、乐修匠维修、菜鸟学堂和网格员 10 分钟响应。
@@ -59,12 +63,27 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Background work: live delivery of the outbox after commit, and the ticket sweeper.
-        async with live_delivery(app), sweeping(app):
+        # Background work: delivery of the outbox after commit (live feed, WeChat), the sweeper.
+        wechat_outbox = OutboxDispatcher(
+            app.state.sessionmaker,
+            app.state.broker,
+            app.state.clock,
+            channel="wechat",
+            deliver=wechat_deliverer(app.state.sessionmaker, app.state.wechat, settings, app.state.clock),
+            # WeChat calls take up to timeout_seconds each: small batches, claims that outlast them.
+            batch=20,
+            claim_for=timedelta(minutes=2),
+        )
+        if isinstance(app.state.wechat, FakeWeChatClient) and app.state.wechat.on_event is None:
+            # The fake "pushes" media-check verdicts straight to our push handler.
+            app.state.wechat.on_event = local_push_hook(app.state.sessionmaker, settings, app.state.clock)
+        async with live_delivery(app, wechat_outbox), sweeping(app):
             yield
         close = getattr(app.state.wechat, "aclose", None)
         if close is not None:
             await close()
+        if app.state.redis is not None:
+            await app.state.redis.aclose()
         await engine.dispose()
 
     app = FastAPI(
@@ -79,7 +98,9 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.clock = clock or SystemClock()
-    app.state.wechat = wechat or build_wechat_client(settings.wechat)
+    # Optional Redis: the WeChat access_token shared by every process.
+    app.state.redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    app.state.wechat = wechat or build_wechat_client(settings.wechat, redis=app.state.redis)
     app.state.hasher = PasswordHashing(settings.password)
     app.state.storage = storage or LocalStorage(settings.media.root)
     app.state.grid_index = GridIndexCache()

@@ -11,6 +11,7 @@ from app.org import models as org_models
 from app.repair import models as repair_models
 from app.ticket import models as ticket_models
 from app.user import models as user_models
+from app.wechat import models as wechat_models
 
 __all__ = [
     "Base",
@@ -25,4 +26,5 @@ __all__ = [
     "repair_models",
     "ticket_models",
     "user_models",
+    "wechat_models",
 ]

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.auth.wechat import FakeWeChatClient
 from app.core.config import Settings
 from app.core.db import create_engine
 from app.main import create_app
 from app.media.storage import InMemoryStorage
+from app.wechat.client import FakeWeChatClient
 from tests.dbutil import DatabaseFactory
 from tests.fakes import FrozenClock
 from tests.live import Live, live_app

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from app.auth.wechat import FakeWeChatClient
 from app.core.config import Settings
 from app.main import create_app
 from app.media.storage import InMemoryStorage
 from app.user.models import User
+from app.wechat.client import FakeWeChatClient
 from tests.dbutil import DatabaseFactory
 from tests.factories import World, bearer, make_world
 from tests.fakes import FrozenClock

@@ -33,8 +33,11 @@ async def test_demo_tickets_tell_a_story(session, app, clock) -> None:  # type: 
             TicketStatus.ESCALATED,
             TicketStatus.ON_SITE,
             TicketStatus.SUBMITTED,
+            TicketStatus.CLAIMED,  # held by the content check for staff review
         ]
     )
+    held = await session.scalar(select(Ticket).where(Ticket.moderation == "held"))
+    assert held is not None and held.status == TicketStatus.CLAIMED
     fresh = await session.scalar(select(Ticket).where(Ticket.status == TicketStatus.SUBMITTED))
     assert fresh.respond_by > clock.now()  # still inside the 10-minute promise
 

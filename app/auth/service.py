@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import exceptions as exc
 from app.auth.models import RefreshToken, WeChatLoginCode
 from app.auth.permissions import Role
-from app.auth.wechat import WeChatClient
 from app.core import security
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.user.models import User, UserIdentity, UserRole
+from app.wechat.client import WeChatClient
 
 WECHAT_PROVIDER = "wechat_mp"
 

@@ -36,6 +36,71 @@ class PasswordSettings(BaseModel):
     parallelism: int = 1
 
 
+class SubscribeTemplate(BaseModel):
+    """One subscribe-message template (订阅消息模板) sent for one notification kind.
+
+    fields maps the template's keyword ids (copied from the MP console, e.g. thing2) to what goes
+    in them: "title", "body", "number", "time" (when it happened), any key of the notification's
+    data, or a literal written as "=已受理". An empty template_id turns the template off.
+    """
+
+    template_id: str = ""
+    fields: dict[str, str]
+    # The mini-program page opened from the message; {ticket_id}-style placeholders are filled
+    # from the notification's data.
+    page: str = ""
+
+
+def _ticket_template(kind: str, status: str) -> SubscribeTemplate:
+    return SubscribeTemplate(
+        template_id=f"dev-{kind}",
+        fields={"character_string1": "number", "thing2": "title", "phrase3": f"={status}", "time4": "time"},
+        page="pages/ticket/detail?id={ticket_id}",
+    )
+
+
+def _default_templates() -> dict[str, SubscribeTemplate]:
+    """Development defaults ("dev-" ids, refused in production): one template per event."""
+    repair = "pages/repair/detail?id={repair_order_id}"
+    course = "pages/course/session?id={session_id}"
+    return {
+        "ticket.claimed": _ticket_template("ticket.claimed", "已受理"),
+        "ticket.resolved": _ticket_template("ticket.resolved", "已办结"),
+        "ticket.response_overdue": _ticket_template("ticket.response_overdue", "已超时"),
+        "ticket.resolve_overdue": _ticket_template("ticket.resolve_overdue", "已超时"),
+        "ticket.escalated": _ticket_template("ticket.escalated", "已转派"),
+        "repair.schedule": SubscribeTemplate(
+            template_id="dev-repair.schedule",
+            fields={"character_string1": "number", "thing2": "title", "time3": "scheduled_at"},
+            page=repair,
+        ),
+        "repair.quote": SubscribeTemplate(
+            template_id="dev-repair.quote",
+            fields={"character_string1": "number", "thing2": "title", "phrase3": "=待确认"},
+            page=repair,
+        ),
+        "repair.complete": SubscribeTemplate(
+            template_id="dev-repair.complete",
+            fields={"character_string1": "number", "thing2": "title", "phrase3": "=已完工"},
+            page=repair,
+        ),
+        "course.reminder": SubscribeTemplate(
+            template_id="dev-course.reminder",
+            fields={"thing1": "course_title", "time2": "starts_at", "thing3": "place"},
+            page=course,
+        ),
+        "course.promoted": SubscribeTemplate(
+            template_id="dev-course.promoted",
+            fields={"thing1": "course_title", "time2": "starts_at", "phrase3": "=已报上"},
+            page=course,
+        ),
+    }
+
+
+# The notification kinds that may also go out as a WeChat subscribe message.
+SUBSCRIBE_KINDS = frozenset(_default_templates())
+
+
 class WeChatSettings(BaseModel):
     client: Literal["fake", "http"] = "fake"
     app_id: str = ""
@@ -45,6 +110,33 @@ class WeChatSettings(BaseModel):
     # A retried login with the same wx.login code returns the same account for this long
     # instead of failing with 40163 (weak mobile networks retry).
     login_code_reuse_seconds: int = 300
+    # The cached access_token is dropped this long before WeChat says it expires.
+    token_margin_seconds: int = Field(default=120, ge=60, le=300)
+    # Message push (消息推送): the Token from the MP console, and the EncodingAESKey when the
+    # push is in safe mode (encrypted bodies); empty means plain mode.
+    push_token: SecretStr = SecretStr("dev-push-token")
+    encoding_aes_key: SecretStr = SecretStr("")
+    # Where WeChat's servers can download our photos for mediaCheckAsync (https://…, public).
+    public_base_url: str = ""
+    # developer | trial | formal: which mini-program version a subscribe message opens.
+    miniprogram_state: Literal["developer", "trial", "formal"] = "formal"
+    # msgSecCheck scene: 1 profile, 2 comment, 3 forum, 4 social log.
+    sec_check_scene: int = Field(default=3, ge=1, le=4)
+    # A photo whose verdict has not been pushed this long after the request goes to staff review.
+    media_check_timeout_minutes: int = Field(default=40, ge=1)
+    # Where one-time credits come from: the client's report of wx.requestSubscribeMessage, or
+    # WeChat's subscribe_msg_popup_event push (trustworthy, needs message push configured).
+    credits_from: Literal["client", "push"] = "client"
+    templates: dict[str, SubscribeTemplate] = Field(default_factory=_default_templates)
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> "WeChatSettings":
+        unknown = sorted(set(self.templates) - SUBSCRIBE_KINDS)
+        if unknown:
+            raise ValueError(
+                f"templates for unknown events {unknown}; known: {', '.join(sorted(SUBSCRIBE_KINDS))}"
+            )
+        return self
 
 
 class MediaSettings(BaseModel):
@@ -142,6 +234,8 @@ class Settings(BaseSettings):
     # The conventional DATABASE_URL wins over LINLI_DATABASE__URL when both are set.
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     database: DatabaseSettings = DatabaseSettings()
+    # Optional: the access_token cache shared by all processes (in-process when absent).
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     jwt: JwtSettings = JwtSettings()
     password: PasswordSettings = PasswordSettings()
     wechat: WeChatSettings = WeChatSettings()
@@ -171,6 +265,18 @@ class Settings(BaseSettings):
             problems.append("LINLI_WECHAT__CLIENT=fake is for development and tests only")
         elif not self.wechat.app_id or not self.wechat.app_secret.get_secret_value():
             problems.append("LINLI_WECHAT__APP_ID and LINLI_WECHAT__APP_SECRET are required")
+        if self.wechat.push_token.get_secret_value() in ("", "dev-push-token"):
+            problems.append("LINLI_WECHAT__PUSH_TOKEN must be the message-push Token from the MP console")
+        if not self.wechat.public_base_url.startswith("https://"):
+            problems.append(
+                "LINLI_WECHAT__PUBLIC_BASE_URL must be the public https:// address of this server"
+            )
+        placeholders = sorted(k for k, t in self.wechat.templates.items() if t.template_id.startswith("dev-"))
+        if placeholders:
+            problems.append(
+                "LINLI_WECHAT__TEMPLATES must give real template ids (or empty ones to turn them off) for: "
+                + ", ".join(placeholders)
+            )
         if problems:
             raise ValueError("unsafe production settings: " + "; ".join(problems))
         return self

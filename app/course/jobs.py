@@ -74,7 +74,13 @@ async def _remind(session: AsyncSession, session_id: uuid.UUID, now: datetime, h
             title="明天的菜鸟学堂别忘了",
             now=now,
             body=body,
-            data={"session_id": s.id, "course_id": s.course_id},
+            data={
+                "session_id": s.id,
+                "course_id": s.course_id,
+                "course_title": title,
+                "starts_at": s.starts_at.isoformat(),
+                "place": s.venue,
+            },
         )
         sent += len(learners)
     teachers = [t for t in (await service.teacher_ids(session, [s.id])).get(s.id, []) if t not in learners]

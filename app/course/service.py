@@ -685,6 +685,9 @@ async def _promote(
         body=f"{course.title if course else ''}（{_when(s)}，{s.venue}）已为您保留座位",
         now=now,
         signup_id=su.id,
+        course_title=course.title if course else "",
+        starts_at=s.starts_at.isoformat(),
+        place=s.venue,
     )
 
 

@@ -13,6 +13,7 @@ from app.core.errors import responses
 from app.media import exceptions as exc
 from app.media import service
 from app.media.schemas import PhotoRead
+from app.wechat import identity, moderation
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 file_router = APIRouter(prefix="/media", tags=["media"])
@@ -65,6 +66,10 @@ async def upload_photo(
         now=now,
         data=data,
     )
+    openid = await identity.openid_of(session, actor.user_id)
+    if openid and photo.check_status == moderation.PhotoCheck.NONE:
+        # WeChat checks photos from mini-program users; the verdict is pushed within 30 minutes.
+        moderation.queue_media_check(session, photo, openid=openid, now=now)
     return service.photo_read(photo, cfg=settings.media, now=now)
 
 

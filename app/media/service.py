@@ -119,6 +119,7 @@ def photo_read(photo: Photo, *, cfg: MediaSettings, now: datetime) -> PhotoRead:
         url=link(Variant.FULL),
         thumbnail_url=link(Variant.THUMB),
         urls_expire_at=datetime.fromtimestamp(expires, tz=now.tzinfo),
+        check=photo.check_status or "none",
     )
 
 

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -36,7 +36,7 @@ from app.notification.service import OUTBOX_PENDING_KEY
 log = logging.getLogger("linli.outbox")
 
 LIVE = "live"
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, SKIPPED, FAILED = "pending", "sending", "sent", "skipped", "failed"
 # How long a dispatcher owns a claimed message before another one may take it over.
 CLAIM_FOR = timedelta(seconds=30)
 MAX_ATTEMPTS = 6
@@ -152,9 +152,9 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_MAX)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def _due(channel: str, now: datetime) -> ColumnElement[bool]:
     return and_(
-        OutboxMessage.channel == LIVE,
+        OutboxMessage.channel == channel,
         or_(
             and_(OutboxMessage.status == PENDING, OutboxMessage.available_at <= now),
             and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_until < now),
@@ -168,17 +168,60 @@ async def read_only(session: AsyncSession) -> None:
         await session.connection(execution_options={READONLY_OPTION: True})
 
 
-async def dispatch_once(
-    session_maker: async_sessionmaker[AsyncSession], broker: Broker, clock: Clock, batch: int = BATCH
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox message this process has claimed for delivery."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    topic: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+class Skipped(Exception):
+    """Nothing to deliver, by design (no WeChat credit, no template): recorded, never retried."""
+
+
+class PermanentFailure(Exception):
+    """Delivery can never succeed as is (bad template data, unknown recipient): not retried."""
+
+
+# Delivers one claimed message. Returning means delivered; Skipped and PermanentFailure are
+# final; any other exception is retried with backoff up to MAX_ATTEMPTS.
+Deliver = Callable[[Claimed], Awaitable[None]]
+
+
+def live_deliverer(broker: "Broker") -> Deliver:
+    async def deliver(row: Claimed) -> None:
+        if row.user_id is None:
+            raise ValueError("live message without a recipient")
+        message = LiveMessage(
+            id=str(row.payload.get("notification_id") or row.id), kind=row.topic, data=row.payload
+        )
+        await broker.publish(row.user_id, message)
+
+    return deliver
+
+
+async def dispatch_channel(
+    session_maker: async_sessionmaker[AsyncSession],
+    channel: str,
+    deliver: Deliver,
+    clock: Clock,
+    *,
+    batch: int = BATCH,
+    claim_for: timedelta = CLAIM_FOR,
 ) -> int:
-    """Claim due live messages, publish them and record the outcome; returns how many went out."""
+    """Claim due messages of one channel, deliver them and record the outcome; returns how many
+    were settled (delivered or skipped)."""
     now = clock.now()
     async with session_maker() as session:
         await read_only(session)
         ids = list(
             await session.scalars(
                 select(OutboxMessage.id)
-                .where(_due(now))
+                .where(_due(channel, now))
                 .order_by(OutboxMessage.available_at, OutboxMessage.id)
                 .limit(batch)
             )
@@ -186,11 +229,13 @@ async def dispatch_once(
     if not ids:
         return 0
     async with session_maker() as session, session.begin():
+        # The conditional UPDATE is the claim: of several processes reading the same ids, each
+        # row goes to exactly one of them.
         claimed = (
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids), _due(now))
-                .values(status=SENDING, claimed_until=now + CLAIM_FOR)
+                .where(OutboxMessage.id.in_(ids), _due(channel, now))
+                .values(status=SENDING, claimed_until=now + claim_for)
                 .returning(
                     OutboxMessage.id,
                     OutboxMessage.user_id,
@@ -201,32 +246,33 @@ async def dispatch_once(
                 .execution_options(synchronize_session=False)
             )
         ).all()
-    sent: list[uuid.UUID] = []
-    failed: list[tuple[uuid.UUID, int, str]] = []
+    settled: dict[str, list[tuple[uuid.UUID, str | None]]] = {SENT: [], SKIPPED: []}
+    failed: list[tuple[uuid.UUID, int, str, bool]] = []
     for row in claimed:
         try:
-            if row.user_id is None:
-                raise ValueError("live message without a recipient")
-            message = LiveMessage(
-                id=str(row.payload.get("notification_id") or row.id), kind=row.topic, data=row.payload
-            )
-            await broker.publish(row.user_id, message)
+            await deliver(Claimed(row.id, row.user_id, row.topic, row.payload, row.attempts))
+        except Skipped as why:
+            settled[SKIPPED].append((row.id, str(why)[:500] or None))
+        except PermanentFailure as err:
+            log.warning("%s delivery of outbox message %s failed for good: %s", channel, row.id, err)
+            failed.append((row.id, row.attempts + 1, str(err)[:500], False))
         except Exception as err:
-            log.warning("live delivery of outbox message %s failed: %r", row.id, err)
-            failed.append((row.id, row.attempts + 1, repr(err)[:500]))
+            log.warning("%s delivery of outbox message %s failed: %r", channel, row.id, err)
+            failed.append((row.id, row.attempts + 1, repr(err)[:500], True))
         else:
-            sent.append(row.id)
+            settled[SENT].append((row.id, None))
     done = clock.now()
     async with session_maker() as session, session.begin():
-        if sent:
-            await session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(sent), OutboxMessage.status == SENDING)
-                .values(status=SENT, sent_at=done, claimed_until=None)
-                .execution_options(synchronize_session=False)
-            )
-        for message_id, attempts, error in failed:
-            retry = attempts < MAX_ATTEMPTS
+        for status, rows in settled.items():
+            for message_id, note in rows:
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
+                    .values(status=status, sent_at=done, claimed_until=None, last_error=note)
+                    .execution_options(synchronize_session=False)
+                )
+        for message_id, attempts, error, retryable in failed:
+            retry = retryable and attempts < MAX_ATTEMPTS
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id == message_id, OutboxMessage.status == SENDING)
@@ -239,16 +285,22 @@ async def dispatch_once(
                 )
                 .execution_options(synchronize_session=False)
             )
-    return len(sent)
+    return len(settled[SENT]) + len(settled[SKIPPED])
+
+
+async def dispatch_once(
+    session_maker: async_sessionmaker[AsyncSession], broker: Broker, clock: Clock, batch: int = BATCH
+) -> int:
+    """Claim due live messages, publish them and record the outcome; returns how many went out."""
+    return await dispatch_channel(session_maker, LIVE, live_deliverer(broker), clock, batch=batch)
 
 
 async def purge_sent(session: AsyncSession, *, now: datetime) -> int:
-    """Delete live messages delivered more than KEEP_SENT ago (the sweeper calls this)."""
+    """Delete messages delivered or skipped more than KEEP_SENT ago (the sweeper calls this)."""
     result = await session.execute(
         delete(OutboxMessage)
         .where(
-            OutboxMessage.channel == LIVE,
-            OutboxMessage.status == SENT,
+            OutboxMessage.status.in_((SENT, SKIPPED)),
             OutboxMessage.available_at < now - KEEP_SENT,
         )
         .execution_options(synchronize_session=False)
@@ -257,7 +309,7 @@ async def purge_sent(session: AsyncSession, *, now: datetime) -> int:
 
 
 class OutboxDispatcher:
-    """Runs dispatch_once every POLL_SECONDS, and at once when woken after a commit."""
+    """Runs one channel's dispatch every `interval` seconds, and at once when woken after a commit."""
 
     def __init__(
         self,
@@ -267,12 +319,18 @@ class OutboxDispatcher:
         *,
         interval: float = POLL_SECONDS,
         batch: int = BATCH,
+        channel: str = LIVE,
+        deliver: Deliver | None = None,
+        claim_for: timedelta = CLAIM_FOR,
     ) -> None:
         self.session_maker = session_maker
         self.broker = broker
         self.clock = clock
         self.interval = interval
         self.batch = batch
+        self.channel = channel
+        self.deliver = deliver or live_deliverer(broker)
+        self.claim_for = claim_for
         self.passes = 0  # completed dispatch passes (for tests and health checks)
         self._wake = asyncio.Event()
 
@@ -287,9 +345,16 @@ class OutboxDispatcher:
     async def run(self) -> None:
         while True:
             try:
-                delivered = await dispatch_once(self.session_maker, self.broker, self.clock, self.batch)
+                delivered = await dispatch_channel(
+                    self.session_maker,
+                    self.channel,
+                    self.deliver,
+                    self.clock,
+                    batch=self.batch,
+                    claim_for=self.claim_for,
+                )
             except Exception:
-                log.exception("outbox dispatch failed")
+                log.exception("%s outbox dispatch failed", self.channel)
                 delivered = 0
             self.passes += 1
             if delivered >= self.batch:
@@ -300,17 +365,25 @@ class OutboxDispatcher:
 
 
 @contextlib.asynccontextmanager
-async def live_delivery(app: FastAPI) -> AsyncIterator[OutboxDispatcher]:
-    """Run the dispatcher for the app's lifetime (entered in the lifespan)."""
+async def live_delivery(app: FastAPI, *others: OutboxDispatcher) -> AsyncIterator[OutboxDispatcher]:
+    """Run the live dispatcher, and those of other channels (WeChat), for the app's lifetime."""
     dispatcher = OutboxDispatcher(app.state.sessionmaker, app.state.broker, app.state.clock)
+    dispatchers = [dispatcher, *others]
     app.state.dispatcher = dispatcher
-    app.state.after_commit = dispatcher.after_commit
-    task = asyncio.create_task(dispatcher.run(), name="linli-outbox-dispatcher")
+
+    def after_commit(info: Mapping[str, Any]) -> None:
+        for d in dispatchers:
+            d.after_commit(info)
+
+    app.state.after_commit = after_commit
+    tasks = [asyncio.create_task(d.run(), name=f"linli-outbox-{d.channel}") for d in dispatchers]
     try:
         yield dispatcher
     finally:
         app.state.after_commit = None
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await app.state.broker.aclose()

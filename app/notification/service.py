@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import SUBSCRIBE_KINDS
 from app.notification.models import Notification, OutboxMessage
 
 OUTBOX_PENDING_KEY = "linli.outbox_pending"
@@ -24,7 +25,8 @@ async def notify(
     ticket_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
 ) -> list[uuid.UUID]:
-    """Put a notification in each user's inbox and queue its live delivery; returns the users."""
+    """Put a notification in each user's inbox and queue its live delivery (and, for the events
+    that have a subscribe-message template, its WeChat delivery); returns the users."""
     recipients = list(dict.fromkeys(user_ids))
     payload_data = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in (data or {}).items()}
     for user_id in recipients:
@@ -39,24 +41,27 @@ async def notify(
             created_at=now,
         )
         session.add(note)
-        session.add(
-            OutboxMessage(
-                channel="live",
-                topic=kind,
-                user_id=user_id,
-                available_at=now,
-                created_at=now,
-                payload={
-                    "notification_id": str(note.id),
-                    "kind": kind,
-                    "title": note.title,
-                    "body": body,
-                    "ticket_id": str(ticket_id) if ticket_id else None,
-                    "data": payload_data,
-                    "created_at": now.isoformat(),
-                },
+        payload = {
+            "notification_id": str(note.id),
+            "kind": kind,
+            "title": note.title,
+            "body": body,
+            "ticket_id": str(ticket_id) if ticket_id else None,
+            "data": payload_data,
+            "created_at": now.isoformat(),
+        }
+        channels = ("live", "wechat") if kind in SUBSCRIBE_KINDS else ("live",)
+        for channel in channels:
+            session.add(
+                OutboxMessage(
+                    channel=channel,
+                    topic=kind,
+                    user_id=user_id,
+                    available_at=now,
+                    created_at=now,
+                    payload=payload,
+                )
             )
-        )
     if recipients:
         session.info[OUTBOX_PENDING_KEY] = True
     return recipients

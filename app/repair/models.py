@@ -160,6 +160,9 @@ class RepairOrder(IdMixin, TimestampMixin, Base):
     no_show_count: Mapped[int] = mapped_column(Integer, default=0)
     absent_count: Mapped[int] = mapped_column(Integer, default=0)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Text check at submit (msgSecCheck): visible | held (staff to look at the wording).
+    moderation: Mapped[str] = mapped_column(String(16), default="visible", server_default="visible")
+    sec_trace_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class RepairQuoteLine(IdMixin, Base):

@@ -4,7 +4,7 @@ import functools
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -45,6 +45,7 @@ from app.repair.schemas import (
 from app.repair.state import RepairAction, RepairStatus
 from app.ticket import exceptions as ticket_exc
 from app.user.models import User
+from app.wechat import moderation
 
 router = APIRouter(prefix="/repairs", tags=["repairs"])
 IdempotencyKey = Annotated[str | None, Header(max_length=128, description="客户端生成的唯一请求编号")]
@@ -239,6 +240,7 @@ _CREATE_ERRORS = (
     exc.PhotoNotFound,
     exc.PhotoNotYours,
     idempotency.IdempotencyKeyReused,
+    moderation.ContentRisky,
 )
 
 
@@ -253,6 +255,7 @@ _CREATE_ERRORS = (
 )
 async def create_order(
     body: OrderCreate,
+    request: Request,
     user: CurrentUser,
     actor: CurrentActor,
     session: SessionDep,
@@ -268,7 +271,12 @@ async def create_order(
         )
         if seen is not None:
             return JSONResponse(status_code=seen.status_code, content=seen.response)
-    order = await service.create_order(session, actor=actor, user=user, clock=clock, data=body)
+    screened = await moderation.screen_text(
+        session, request.app.state.wechat, user_id=user.id, text=body.description, settings=settings
+    )
+    order = await service.create_order(
+        session, actor=actor, user=user, clock=clock, data=body, screened=screened
+    )
     out = await _read(session, order, actor, settings, clock)
     if idempotency_key:
         await idempotency.remember(

@@ -425,8 +425,10 @@ async def create_order(
     clock: Clock,
     data: OrderCreate,
     ticket: Ticket | None = None,
+    screened: tuple[str, str | None] = ("visible", None),
 ) -> RepairOrder:
-    """A resident asks for a repair, or staff enter a phone order for a resident."""
+    """A resident asks for a repair, or staff enter a phone order for a resident (`screened`: the
+    content check of the description, app/wechat/moderation.py)."""
     now = clock.now()
     resident: User | None = user
     contact_name, contact_phone = user.display_name, user.phone
@@ -469,6 +471,8 @@ async def create_order(
     order = RepairOrder(
         id=uuid.uuid4(),
         number=await numbering.next_number(session, "R", now),
+        moderation=screened[0],
+        sec_trace_id=screened[1],
         subdistrict_id=community.subdistrict_id,
         community_id=community.id,
         resident_id=resident.id if resident else None,
@@ -899,7 +903,10 @@ async def _after(
         users.append(extra.get("previous_craftsman_id"))
     if "admins" in who:
         users += await role_holder_ids(session, Role.COMMUNITY_ADMIN, community_id=o.community_id)
-    await _notify(session, o, users, kind=f"repair.{action.value}", title=title, now=now, skip=actor.user_id)
+    when = {"scheduled_at": o.scheduled_for.isoformat()} if o.scheduled_for else {}
+    await _notify(
+        session, o, users, kind=f"repair.{action.value}", title=title, now=now, skip=actor.user_id, **when
+    )
     if action in (A.HAND_BACK, A.CRAFTSMAN_NO_SHOW):
         await _notify(
             session,

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.permissions import Actor, mask_address, mask_phone
+from app.auth.permissions import Actor, Scope, administers, mask_address, mask_phone
 from app.core.config import Settings
 from app.media.models import Photo
 from app.media.service import photo_read
@@ -29,6 +29,7 @@ from app.repair.schemas import (
 )
 from app.ticket.schemas import PersonRead
 from app.user.models import User
+from app.wechat import moderation
 
 
 def price_item(p: PriceItem) -> PriceItemRead:
@@ -158,6 +159,8 @@ async def detail(
             .order_by(RepairPhoto.position)
         )
     ).all()
+    staff = administers(actor, Scope(subdistrict_id=o.subdistrict_id, community_id=o.community_id))
+    photo_rows = [(kind, p) for kind, p in photo_rows if moderation.photo_shown(p, staff=staff)]
     photos = {p.id: p for _, p in photo_rows}
 
     def pr(pid: uuid.UUID):  # type: ignore[no-untyped-def]

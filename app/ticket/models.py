@@ -98,6 +98,10 @@ class Ticket(IdMixin, TimestampMixin, Base):
     event_count: Mapped[int] = mapped_column(Integer, default=0)
     # Staff approved showing the report photos on the public board (faces, plates).
     photos_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Text check at submit (msgSecCheck): visible | held (staff review; hidden from the public
+    # board) | hidden (staff decided it stays off the board). The work goes on either way.
+    moderation: Mapped[str] = mapped_column(String(16), default="visible", server_default="visible")
+    sec_trace_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class TicketPhoto(Base):

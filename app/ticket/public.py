@@ -1,8 +1,9 @@
 """The public board (问题清单): a community's reported problems and how they were handled, anonymised.
 
 Shown: what the problem is, where roughly (address masked, location rounded to about 100 m), and
-the dates of the response and of the resolution. Never shown: who reported it or handled it, phone
-numbers, the exact address; photos only once staff approved them (no faces or number plates).
+the dates of the response and of the resolution. Never shown: reports held by the content check,
+who reported it or handled it, phone numbers, the exact address; photos only once staff approved
+them (no faces or number plates) and WeChat's content check passed them.
 """
 
 import re
@@ -28,6 +29,7 @@ from app.ticket import views
 from app.ticket.models import Ticket, TicketPhoto
 from app.ticket.schemas import LocationRead
 from app.ticket.state import TicketStatus
+from app.wechat.moderation import PUBLIC_PHOTO_CHECKS, TextVerdict
 
 # Rejected reports may be abuse or not a community matter; merged ones live on in their survivor.
 PUBLIC_STATUSES = frozenset(TicketStatus) - {TicketStatus.REJECTED, TicketStatus.MERGED}
@@ -72,7 +74,7 @@ async def _public_photos(
         await session.execute(
             select(TicketPhoto.ticket_id, TicketPhoto.kind, Photo)
             .join(Photo, Photo.id == TicketPhoto.photo_id)
-            .where(TicketPhoto.ticket_id.in_(shown))
+            .where(TicketPhoto.ticket_id.in_(shown), Photo.check_status.in_(sorted(PUBLIC_PHOTO_CHECKS)))
             .order_by(TicketPhoto.ticket_id, TicketPhoto.position)
         )
     ).all()
@@ -97,7 +99,12 @@ async def board(
     if await session.get(Community, community_id) is None:
         raise CommunityNotFound()
     wanted = PUBLIC_STATUSES if not statuses else PUBLIC_STATUSES & set(statuses)
-    stmt = select(Ticket).where(Ticket.community_id == community_id, Ticket.status.in_(sorted(wanted)))
+    # Text held by the content check (or kept off by staff) is not shown until staff approve it.
+    stmt = select(Ticket).where(
+        Ticket.community_id == community_id,
+        Ticket.status.in_(sorted(wanted)),
+        Ticket.moderation == TextVerdict.VISIBLE,
+    )
     tickets, next_cursor = await paginate(
         session, stmt, columns=[Ticket.submitted_at, Ticket.id], cursor=cursor, limit=limit, descending=True
     )

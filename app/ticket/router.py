@@ -36,6 +36,7 @@ from app.ticket.schemas import (
     TicketRead,
 )
 from app.ticket.state import TicketAction, TicketStatus
+from app.wechat import moderation
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 CoordParam = Annotated[geo.CoordSystem, Query(description="返回坐标所用的坐标系")]
@@ -59,6 +60,7 @@ _ACTION_ERRORS = (exc.TicketNotFound, exc.ActionNotAllowed, exc.InvalidTransitio
         exc.ReportForOthersNotAllowed,
         BuildingNotFound,
         idempotency.IdempotencyKeyReused,
+        moderation.ContentRisky,
     ),
 )
 async def create_ticket(
@@ -82,6 +84,9 @@ async def create_ticket(
         )
         if seen is not None:
             return JSONResponse(status_code=seen.status_code, content=seen.response)
+    screened = await moderation.screen_text(
+        session, request.app.state.wechat, user_id=user.id, text=body.description, settings=settings
+    )
     ticket, duplicates = await service.create_ticket(
         session,
         actor=actor,
@@ -90,6 +95,7 @@ async def create_ticket(
         settings=settings,
         cache=request.app.state.grid_index,
         data=body,
+        screened=screened,
     )
     # The category is in the session already (no query): it was checked when routing.
     category = await session.get(Category, ticket.category_id)
@@ -150,6 +156,10 @@ async def list_tickets(
         ),
     ] = None,
     coord_system: CoordParam = geo.CoordSystem.WGS84,
+    moderation_in: Annotated[
+        moderation.TextVerdict | None,
+        Query(alias="moderation", description="held：被内容安全拦下、等待审核的（工作人员的审核队列）"),
+    ] = None,
     cursor: str | None = None,
     limit: Limit = 20,
 ) -> Page[TicketBrief]:
@@ -177,6 +187,7 @@ async def list_tickets(
         bbox=box,
         cursor=cursor,
         limit=limit,
+        moderation=moderation_in,
     )
     items = await views.briefs(session, rows, actor=actor, now=now, system=coord_system)
     return Page(items=items, next_cursor=next_cursor)

@@ -138,6 +138,12 @@ class TicketBrief(OutSchema):
     resolve_overdue: bool
     assignee_id: uuid.UUID | None
     supporter_count: int
+    moderation: str = Field(
+        default="visible",
+        description=(
+            "内容安全：visible 正常；held 待工作人员审核（不在问题清单公开）；hidden 工作人员决定不公开"
+        ),
+    )
     distance_m: float | None = Field(default=None, description="与所给位置的距离（疑似重复时）")
 
 

@@ -167,8 +167,12 @@ async def create_ticket(
     settings: Settings,
     cache: GridIndexCache,
     data: TicketCreate,
+    screened: tuple[str, str | None] = ("visible", None),
 ) -> tuple[Ticket, list[tuple[Ticket, float]]]:
-    """File a report, route it to a grid and start the 10-minute clock; returns it and possible duplicates."""
+    """File a report, route it to a grid and start the 10-minute clock; returns it and possible duplicates.
+
+    `screened` is the content check of the description (app/wechat/moderation.py): held text is
+    handled like any report but stays off the public board until staff review it."""
     now = clock.now()
     if data.on_behalf is not None and not policies.may_report_for_others(actor):
         raise exc.ReportForOthersNotAllowed()
@@ -206,6 +210,8 @@ async def create_ticket(
         respond_by=due.respond_by,
         resolve_by=due.resolve_by,
         next_due_at=due.respond_by,
+        moderation=screened[0],
+        sec_trace_id=screened[1],
     )
     session.add(ticket)
     # No flush yet: the unit of work inserts the ticket before its event, photos and
@@ -258,6 +264,7 @@ async def possible_duplicates(
                 Ticket.lat.between(ticket.lat - dlat, ticket.lat + dlat),
                 Ticket.lng.between(ticket.lng - dlng, ticket.lng + dlng),
                 Ticket.status.in_(state.OPEN),
+                Ticket.moderation == "visible",
                 Ticket.id != ticket.id,
             )
             .order_by(Ticket.submitted_at.desc())
@@ -753,8 +760,10 @@ async def list_tickets(
     bbox: tuple[float, float, float, float] | None,
     cursor: str | None,
     limit: int,
+    moderation: str | None = None,
 ) -> tuple[list[Ticket], str | None]:
-    """ "mine" (my reports), "queue" (my grids' open work by deadline) or "all" (staff scope)."""
+    """ "mine" (my reports), "queue" (my grids' open work by deadline) or "all" (staff scope);
+    moderation="held" is the staff's review queue of reports the content check held."""
     stmt: Select[tuple[Ticket]] = select(Ticket)
     buckets: list[ColumnElement[bool]] = []
     if view == "mine":
@@ -779,6 +788,8 @@ async def list_tickets(
             bbox=bbox,
         )
     )
+    if moderation is not None:
+        stmt = stmt.where(Ticket.moderation == moderation)
     if view == "queue":
         return await paginate_buckets(
             session,

@@ -6,16 +6,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.permissions import Actor, mask_address, mask_phone
+from app.auth.permissions import Actor, administers, mask_address, mask_phone
 from app.core.config import Settings
 from app.media.models import Photo
 from app.media.service import photo_read
 from app.org import geo
 from app.org.models import Category
 from app.ticket import policies, sla, state
+from app.ticket.exceptions import TicketNotFound
 from app.ticket.models import Ticket, TicketEvent, TicketPhoto
 from app.ticket.schemas import LocationRead, PersonRead, TicketBrief, TicketEventRead, TicketRead
 from app.user.models import User
+from app.wechat import moderation
 
 # The public sees locations rounded to about 100 m.
 _PUBLIC_DECIMALS = 3
@@ -71,6 +73,7 @@ def brief(
         resolve_overdue=(t.resolved_at or (now if open_ else t.resolve_by)) > t.resolve_by,
         assignee_id=t.assignee_id,
         supporter_count=t.supporter_count,
+        moderation=t.moderation,
         distance_m=distance_m,
     )
 
@@ -113,6 +116,9 @@ async def detail(
     """The ticket with photos and timeline; private parts only for those who may see them."""
     f = policies.facts_of(t)
     full = policies.can_view(actor, f)
+    if not full and t.moderation != moderation.TextVerdict.VISIBLE:
+        # Held by the content check: only those who work on it (and the reporter) see it.
+        raise TicketNotFound()
     contact = policies.sees_contact(actor, f)
     if category_name is None:
         category_name = (await category_names(session, {t.category_id})).get(t.category_id, "")
@@ -138,8 +144,10 @@ async def detail(
             .order_by(TicketPhoto.position)
         )
     ).all()
-    links = [(p.id, kind) for kind, p in photo_rows]
-    photos = {p.id: p for _, p in photo_rows}
+    staff = administers(actor, f.scope)
+    shown = [(kind, p) for kind, p in photo_rows if moderation.photo_shown(p, staff=staff)]
+    links = [(p.id, kind) for kind, p in shown]
+    photos = {p.id: p for _, p in shown}
     show_report_photos = full or t.photos_public
 
     def pr(pid: uuid.UUID) -> object:

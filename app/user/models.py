@@ -17,6 +17,8 @@ class User(IdMixin, TimestampMixin, Base):
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(20), index=True)
+    # Set when the number came from WeChat's phone component (verified by WeChat).
+    phone_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     home_community_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("community.id"), index=True)
     home_building_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("building.id"))
     address: Mapped[str] = mapped_column(String(128), default="")

@@ -10,9 +10,9 @@ from jose import jwt
 from sqlalchemy import func, select
 
 from app.auth.permissions import Role
-from app.auth.wechat import HttpxWeChatClient
 from app.core.config import WeChatSettings
 from app.user.models import User, UserIdentity
+from app.wechat.client import HttpxWeChatClient
 from tests.factories import bearer, make_user, make_world
 from tests.fake_wechat import FAKE_APP_ID, FAKE_APP_SECRET, create_fake_wechat_app
 

@@ -17,7 +17,8 @@ from app.auth.exceptions import (
     WeChatUnavailable,
     WeChatUserBlocked,
 )
-from app.auth.wechat import (
+from app.core.config import WeChatSettings
+from app.wechat.client import (
     FakeWeChatClient,
     HttpxWeChatClient,
     WeChatSession,
@@ -25,7 +26,6 @@ from app.auth.wechat import (
     fake_jscode2session,
     raise_for_errcode,
 )
-from app.core.config import WeChatSettings
 from tests.fake_wechat import FAKE_APP_ID, FAKE_APP_SECRET, create_fake_wechat_app
 
 FAKE_BASE = "https://fake-wechat.test"

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.auth.wechat import FakeWeChatClient
 from app.main import create_app
 from app.media.storage import InMemoryStorage
 from app.user.models import User
+from app.wechat.client import FakeWeChatClient
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
 from tests.fakes import FrozenClock

@@ -34,9 +34,21 @@ class TestProductionRefusesUnsafeSettings:
             env="prod",
             jwt={"secret": "j" * 40},
             media={"signing_secret": "m" * 40},
-            wechat={"client": "http", "app_id": "wx1", "app_secret": "s"},
+            wechat={
+                "client": "http",
+                "app_id": "wx1",
+                "app_secret": "s",
+                "push_token": "push-token-from-the-console",
+                "public_base_url": "https://linli.example.cn",
+                # Only the ticket templates approved so far; the rest turned off.
+                "templates": {
+                    "ticket.claimed": {"template_id": "AbC123", "fields": {"thing1": "title"}},
+                    "ticket.resolved": {"template_id": "", "fields": {"thing1": "title"}},
+                },
+            },
         )
         assert s.env == "prod"
+        assert set(s.wechat.templates) == {"ticket.claimed", "ticket.resolved"}
 
     def test_development_allows_the_defaults(self) -> None:
         assert _settings(env="dev").wechat.client == "fake"

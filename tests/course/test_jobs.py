@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Role
-from app.auth.wechat import FakeWeChatClient
 from app.core.config import Settings
 from app.core.db import create_sessionmaker
 from app.course.jobs import CourseSweepReport, sweep
@@ -25,6 +24,7 @@ from app.main import create_app
 from app.media.storage import InMemoryStorage
 from app.notification.models import Notification, OutboxMessage
 from app.user.models import User
+from app.wechat.client import FakeWeChatClient
 from tests.conftest import make_settings
 from tests.course.conftest import COURSES
 from tests.dbutil import DatabaseFactory
@@ -54,14 +54,13 @@ async def outboxed(session: AsyncSession, kind: str, session_id: str | None = No
     """Recipients of every queued live delivery of this kind (sorted, repeats kept)."""
     rows = (
         await session.execute(
-            select(OutboxMessage.user_id, OutboxMessage.payload, OutboxMessage.channel).where(
-                OutboxMessage.topic == kind
+            select(OutboxMessage.user_id, OutboxMessage.payload).where(
+                OutboxMessage.topic == kind, OutboxMessage.channel == "live"
             )
         )
     ).all()
     out = []
-    for user_id, payload, channel in rows:
-        assert channel == "live"
+    for user_id, payload in rows:
         assert payload["kind"] == kind
         if session_id is None or payload["data"].get("session_id") == session_id:
             out.append(user_id)

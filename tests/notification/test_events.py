@@ -13,10 +13,10 @@ import httpx
 import pytest
 import uvicorn
 
-from app.auth.wechat import FakeWeChatClient
 from app.main import create_app
 from app.media.storage import InMemoryStorage
 from app.org.models import Category
+from app.wechat.client import FakeWeChatClient
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
 from tests.factories import World, bearer, make_category, make_world

@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Role
-from app.auth.wechat import FakeWeChatClient
 from app.core.db import create_sessionmaker
 from app.duty.models import WorkerDuty
 from app.main import create_app
@@ -22,6 +21,7 @@ from app.media.storage import InMemoryStorage
 from app.notification.models import Notification
 from app.ticket.jobs import SweepReport, sweep
 from app.ticket.models import Ticket, TicketEvent
+from app.wechat.client import FakeWeChatClient
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
 from tests.factories import bearer, make_category, make_user, make_world
