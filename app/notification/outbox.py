@@ -248,7 +248,13 @@ async def dispatch_channel(
         ).all()
     settled: dict[str, list[tuple[uuid.UUID, str | None]]] = {SENT: [], SKIPPED: []}
     failed: list[tuple[uuid.UUID, int, str, bool]] = []
+    released: list[uuid.UUID] = []
+    # Stop well before the claim runs out: past it another process may take the same rows.
+    stop_at = now + claim_for * 3 / 4
     for row in claimed:
+        if clock.now() >= stop_at:
+            released.append(row.id)
+            continue
         try:
             await deliver(Claimed(row.id, row.user_id, row.topic, row.payload, row.attempts))
         except Skipped as why:
@@ -271,6 +277,14 @@ async def dispatch_channel(
                     .values(status=status, sent_at=done, claimed_until=None, last_error=note)
                     .execution_options(synchronize_session=False)
                 )
+        if released:
+            # Not attempted: back to the queue as they were, for this or another process.
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(released), OutboxMessage.status == SENDING)
+                .values(status=PENDING, claimed_until=None)
+                .execution_options(synchronize_session=False)
+            )
         for message_id, attempts, error, retryable in failed:
             retry = retryable and attempts < MAX_ATTEMPTS
             await session.execute(

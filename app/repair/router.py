@@ -272,7 +272,12 @@ async def create_order(
         if seen is not None:
             return JSONResponse(status_code=seen.status_code, content=seen.response)
     screened = await moderation.screen_text(
-        session, request.app.state.wechat, user_id=user.id, text=body.description, settings=settings
+        session,
+        request.app.state.wechat,
+        user_id=user.id,
+        # The address is free text too, and the public board shows part of it.
+        text="\n".join(t for t in (body.description, body.address) if t),
+        settings=settings,
     )
     order = await service.create_order(
         session, actor=actor, user=user, clock=clock, data=body, screened=screened

@@ -145,7 +145,14 @@ async def detail(
         )
     ).all()
     staff = administers(actor, f.scope)
-    shown = [(kind, p) for kind, p in photo_rows if moderation.photo_shown(p, staff=staff)]
+    # Quarantined photos reach the community's staff only; the public view (photos made public by
+    # staff) shows, like the public board, only photos the content check passed.
+    shown = [
+        (kind, p)
+        for kind, p in photo_rows
+        if moderation.photo_shown(p, staff=staff)
+        and (full or p.check_status in moderation.PUBLIC_PHOTO_CHECKS)
+    ]
     links = [(p.id, kind) for kind, p in shown]
     photos = {p.id: p for _, p in shown}
     show_report_photos = full or t.photos_public

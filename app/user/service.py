@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,6 +96,14 @@ async def _check_home(
             raise exc.BuildingMismatch()
 
 
+def _apply(user: User, changes: dict[str, Any]) -> None:
+    if "phone" in changes and changes["phone"] != user.phone:
+        # A typed number is not the one WeChat verified.
+        user.phone_verified_at = None
+    for key, value in changes.items():
+        setattr(user, key, "" if key == "address" and value is None else value)
+
+
 async def update_me(session: AsyncSession, *, user: User, data: MeUpdate) -> MeRead:
     """Let a user edit their own name, phone and home."""
     changes = data.model_dump(exclude_unset=True)
@@ -107,8 +116,7 @@ async def update_me(session: AsyncSession, *, user: User, data: MeUpdate) -> MeR
     ):
         building = changes["home_building_id"] = None
     await _check_home(session, community, building)
-    for key, value in changes.items():
-        setattr(user, key, "" if key == "address" and value is None else value)
+    _apply(user, changes)
     await session.flush()
     return await me(session, user=user)
 
@@ -330,8 +338,7 @@ async def update_user(
     password = changes.pop("password", None)
     if password is not None:
         user.password_hash = hasher.hash(password)
-    for key, value in changes.items():
-        setattr(user, key, "" if key == "address" and value is None else value)
+    _apply(user, changes)
     if password is not None or changes.get("is_active") is False:
         user.token_version += 1
         await revoke_all_for_user(session, user_id=user.id, now=now)

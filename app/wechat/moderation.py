@@ -215,24 +215,31 @@ async def _flag_tickets(session: AsyncSession, photo: Photo, status: PhotoCheck,
 
 
 async def expire_media_checks(session: AsyncSession, *, now: datetime, timeout: timedelta) -> int:
-    """Photos whose verdict never came go to staff review (the sweeper calls this)."""
-    result = await session.execute(
-        update(Photo)
-        .where(
-            Photo.check_status == PhotoCheck.PENDING,
-            or_(
-                Photo.check_requested_at < now - timeout,
-                # The request itself never went out (WeChat unreachable for hours).
-                and_(Photo.check_requested_at.is_(None), Photo.uploaded_at < now - timeout),
-            ),
+    """Photos whose verdict never came go to staff review, and their tickets' staff are told
+    (the sweeper calls this)."""
+    expired = list(
+        await session.scalars(
+            update(Photo)
+            .where(
+                Photo.check_status == PhotoCheck.PENDING,
+                or_(
+                    Photo.check_requested_at < now - timeout,
+                    # The request itself never went out (WeChat unreachable for hours).
+                    and_(Photo.check_requested_at.is_(None), Photo.uploaded_at < now - timeout),
+                ),
+            )
+            .values(check_status=PhotoCheck.REVIEW)
+            .returning(Photo.id)
+            .execution_options(synchronize_session=False)
         )
-        .values(check_status=PhotoCheck.REVIEW)
-        .execution_options(synchronize_session=False)
     )
-    count = result.rowcount or 0  # type: ignore[attr-defined]
-    if count:
-        log.warning("%d photo check(s) timed out and went to staff review", count)
-    return count
+    if expired:
+        log.warning("%d photo check(s) timed out and went to staff review", len(expired))
+    for photo_id in expired:
+        photo = await session.get(Photo, photo_id)
+        if photo is not None:
+            await _flag_tickets(session, photo, PhotoCheck.REVIEW, now=now)
+    return len(expired)
 
 
 # --- staff review -----------------------------------------------------------------------

@@ -80,7 +80,12 @@ def media_result(event: dict[str, Any]) -> tuple[str, int | None]:
     if isinstance(result, dict) and result.get("suggest") in ("pass", "review", "risky"):
         return result["suggest"], _label(result.get("label"))
     if "isrisky" in event:
-        return ("risky" if str(event["isrisky"]) in ("1", "true", "True") else "pass"), None
+        if str(event["isrisky"]) in ("1", "true", "True"):
+            return "risky", None
+        if str(event.get("status_code", 0)) not in ("0", ""):
+            # v1 status_code -1008 / 4294966288: WeChat could not download the image, so it was never checked.
+            return "review", None
+        return "pass", None
     return "review", None
 
 

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -65,7 +65,8 @@ class PhoneUnavailable(ServiceUnavailable):
 
 class PhoneRateLimited(TooManyRequests):
     code = "phone.rate_limited"
-    message = "操作太频繁，请稍后再试"
+    message = "操作太频繁，请一分钟后再试"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "60"}
 
 
 # --- credits ----------------------------------------------------------------------------
@@ -136,7 +137,7 @@ async def credits_of(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int
             SubscriptionCredit.user_id == user_id
         )
     )
-    return dict(rows.tuples().all())
+    return dict(rows.all())
 
 
 # --- subscribe messages from the outbox --------------------------------------------------
@@ -168,10 +169,12 @@ def message_page(template: SubscribeTemplate, payload: dict[str, Any]) -> str | 
     """The page to open, or None (no jump) when the notification lacks what the page needs."""
     if not template.page:
         return None
-    fields = {"ticket_id": payload.get("ticket_id"), **(payload.get("data") or {})}
+    fields = {k: v for k, v in (payload.get("data") or {}).items() if v is not None}
+    if payload.get("ticket_id"):
+        fields["ticket_id"] = payload["ticket_id"]
     try:
-        page = template.page.format_map({k: v for k, v in fields.items() if v is not None})
-    except (KeyError, IndexError, ValueError):
+        page = template.page.format_map(fields)
+    except (KeyError, IndexError, ValueError, AttributeError):
         return None
     return page
 
@@ -240,13 +243,12 @@ async def send_subscribe(
         data = message_data(template, row.payload)
     except (values.Unfit, ValueError, KeyError) as err:
         raise PermanentFailure(f"template data: {err}") from None
+    page = message_page(template, row.payload)
     if not await _spend_credit(session_maker, row.user_id, template.template_id, clock.now()):
         raise Skipped("no subscribe credit")
     tid = template.template_id
     try:
-        await wechat.send_subscribe_message(
-            openid=openid, template_id=tid, data=data, page=message_page(template, row.payload)
-        )
+        await wechat.send_subscribe_message(openid=openid, template_id=tid, data=data, page=page)
     except NoSubscribeCredit:
         # Not an error: the user has no credit left on WeChat's side (or unsubscribed).
         log.info("43101 for template %s: credit set to 0", tid)

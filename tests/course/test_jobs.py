@@ -191,7 +191,14 @@ class TestReminder:
         assert r.status_code == 200, r.text
         mine = [n for n in r.json()["items"] if n["kind"] == REMINDER]
         assert len(mine) == 1
-        assert mine[0]["data"] == {"session_id": s["id"], "course_id": s["course_id"]}
+        # What the WeChat class-reminder template needs rides along.
+        assert mine[0]["data"] == {
+            "session_id": s["id"],
+            "course_id": s["course_id"],
+            "course_title": s["title"],
+            "starts_at": starts(s).isoformat(),
+            "place": s["venue"],
+        }
         assert s["venue"] in mine[0]["body"]
         assert mine[0]["read_at"] is None
         r = await client.get("/api/v1/notifications", headers=auth(teachers.chen))
@@ -648,7 +655,7 @@ async def test_concurrent_sweeps_remind_and_close_each_session_once(live: Live) 
         queued = await session.scalar(
             select(func.count())
             .select_from(OutboxMessage)
-            .where(OutboxMessage.topic.in_([REMINDER, TEACHER_REMINDER]))
+            .where(OutboxMessage.topic.in_([REMINDER, TEACHER_REMINDER]), OutboxMessage.channel == "live")
         )
         assert queued == len(expected)
         reminded = list(await session.scalars(select(CourseSession.reminded_at)))
