@@ -272,6 +272,10 @@ class OrderBrief(OutSchema):
     requested_at: datetime
     due_cents: int | None
     rating: int | None
+    moderation: str = Field(
+        default="visible",
+        description="内容安全：visible 正常；held 文字待工作人员留意（微信内容安全建议人工审核）",
+    )
 
 
 class OrderRead(OrderBrief):

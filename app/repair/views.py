@@ -123,6 +123,7 @@ def brief(o: RepairOrder, *, actor: Actor) -> OrderBrief:
         requested_at=o.requested_at,
         due_cents=o.due_cents,
         rating=o.rating,
+        moderation=o.moderation,
     )
 
 

@@ -411,6 +411,7 @@ class TestRepairOrders:
         )
         assert r.status_code == 201, r.text
         assert r.json()["status"] == "requested"
+        assert r.json()["moderation"] == "held"  # shown so staff notice the wording
         order = await fresh(session, RepairOrder, r.json()["id"])
         assert order is not None and order.moderation == "held" and order.sec_trace_id
 
