@@ -46,10 +46,10 @@ async def _loop(app: FastAPI, interval: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def sweeping(app: FastAPI) -> AsyncIterator[None]:
+async def sweeping(app: FastAPI, *, enabled: bool = True) -> AsyncIterator[None]:
     """Run the sweeps every settings.ticket.sweep_interval_seconds for the app's lifetime (0: off)."""
     interval = app.state.settings.ticket.sweep_interval_seconds
-    if interval <= 0:
+    if interval <= 0 or not enabled:
         yield
         return
     task = asyncio.create_task(_loop(app, interval), name="linli-sweeper")

@@ -21,7 +21,7 @@ from app.core.security import PasswordHashing
 from app.jobs import sweeping
 from app.media.router import file_router
 from app.media.storage import LocalStorage, Storage
-from app.notification.outbox import InProcessBroker, OutboxDispatcher, live_delivery
+from app.notification.outbox import InProcessBroker, OutboxDispatcher, RedisBroker, live_delivery
 from app.org.service import GridIndexCache
 from app.wechat.client import FakeWeChatClient, WeChatClient, build_wechat_client
 from app.wechat.push import local_push_hook
@@ -77,7 +77,8 @@ def create_app(
         if isinstance(app.state.wechat, FakeWeChatClient) and app.state.wechat.on_event is None:
             # The fake "pushes" media-check verdicts straight to our push handler.
             app.state.wechat.on_event = local_push_hook(app.state.sessionmaker, settings, app.state.clock)
-        async with live_delivery(app, wechat_outbox), sweeping(app):
+        background = settings.background
+        async with live_delivery(app, wechat_outbox, dispatch=background), sweeping(app, enabled=background):
             yield
         close = getattr(app.state.wechat, "aclose", None)
         if close is not None:
@@ -104,7 +105,8 @@ def create_app(
     app.state.hasher = PasswordHashing(settings.password)
     app.state.storage = storage or LocalStorage(settings.media.root)
     app.state.grid_index = GridIndexCache()
-    app.state.broker = InProcessBroker()
+    # Several processes share the live feed through Redis; one process needs nothing more.
+    app.state.broker = RedisBroker(app.state.redis) if app.state.redis is not None else InProcessBroker()
 
     install_error_handlers(app)
     app.include_router(build_api_router())

@@ -149,6 +149,22 @@ class MediaSettings(BaseModel):
     jpeg_quality: int = 85
     url_ttl_seconds: int = 3600
     signing_secret: SecretStr = SecretStr(DEV_MEDIA_SECRET)
+    # Where photo bytes live: "local" (under root) or "s3" (any S3-compatible store: MinIO, COS).
+    backend: Literal["local", "s3"] = "local"
+    # The store's endpoint, e.g. http://minio:9000 or https://cos.ap-guangzhou.myqcloud.com;
+    # empty means AWS itself.
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_bucket: str = ""
+    # Empty keys leave it to boto3's own lookup (AWS_* environment variables, an instance role).
+    s3_access_key: SecretStr = SecretStr("")
+    s3_secret_key: SecretStr = SecretStr("")
+    # "path" (bucket in the URL path) for MinIO and other self-hosted stores; Tencent COS and AWS
+    # want "virtual" (bucket in the host name).
+    s3_addressing_style: Literal["path", "virtual"] = "path"
+    # True: a valid signed /media link answers 307 to a short presigned URL of the store instead
+    # of proxying the bytes (our signature check still decides who gets one).
+    s3_redirect: bool = False
 
 
 class GeoSettings(BaseModel):
@@ -234,8 +250,12 @@ class Settings(BaseSettings):
     # The conventional DATABASE_URL wins over LINLI_DATABASE__URL when both are set.
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     database: DatabaseSettings = DatabaseSettings()
-    # Optional: the access_token cache shared by all processes (in-process when absent).
+    # Optional: shared by all processes — the live feed (pub/sub), the WeChat access_token.
+    # In-process fallbacks when absent (one process).
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    # Run the outbox dispatchers and the sweeper in this process. Off for API processes when a
+    # separate `python -m app.worker` does it; on in every process is safe too (they claim work).
+    background: bool = True
     jwt: JwtSettings = JwtSettings()
     password: PasswordSettings = PasswordSettings()
     wechat: WeChatSettings = WeChatSettings()

@@ -10,12 +10,14 @@ Delivery is at least once: a process that dies between publishing and marking a 
 leaves a claim that expires and is retried. A failed delivery only changes the outbox row; the
 inbox row and the ticket were committed long before.
 
-The broker is in-process for now. A multi-process deployment swaps in a broker with the same
-interface that publishes through Redis and fans out to its local subscriptions.
+With one process the broker is in-process. With several (REDIS_URL set), RedisBroker publishes
+through Redis pub/sub and every process fans the messages out to its own SSE connections, so a
+worker connected to any process gets every event whichever process dispatched it.
 """
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -102,6 +104,8 @@ class Subscription:
 class Broker(Protocol):
     """Fans a user's live messages out to their open connections."""
 
+    async def start(self) -> None: ...
+
     async def publish(self, user_id: uuid.UUID, message: LiveMessage) -> None: ...
 
     def subscribe(self, user_id: uuid.UUID) -> Subscription: ...
@@ -117,6 +121,9 @@ class InProcessBroker:
     def __init__(self, queue_size: int = SUBSCRIBER_QUEUE_SIZE) -> None:
         self.queue_size = queue_size
         self._subs: defaultdict[uuid.UUID, set[Subscription]] = defaultdict(set)
+
+    async def start(self) -> None:
+        return None
 
     async def publish(self, user_id: uuid.UUID, message: LiveMessage) -> None:
         for sub in list(self._subs.get(user_id, ())):
@@ -142,6 +149,74 @@ class InProcessBroker:
         for subs in list(self._subs.values()):
             for sub in list(subs):
                 self.unsubscribe(sub)
+
+
+class RedisBroker:
+    """Publishes through Redis pub/sub; each process delivers what it hears to its own connections.
+
+    A message published while a process is reconnecting is not seen there: the SSE stream is a
+    convenience and the inbox (GET /notifications) has every message.
+    """
+
+    CHANNEL = "linli:live"
+
+    def __init__(self, redis: Any, queue_size: int = SUBSCRIBER_QUEUE_SIZE) -> None:
+        self.redis = redis
+        self.local = InProcessBroker(queue_size)
+        self.listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="linli-live-redis")
+
+    async def publish(self, user_id: uuid.UUID, message: LiveMessage) -> None:
+        body = json.dumps(
+            {"user_id": str(user_id), "id": message.id, "kind": message.kind, "data": message.data}
+        )
+        await self.redis.publish(self.CHANNEL, body)
+
+    def subscribe(self, user_id: uuid.UUID) -> Subscription:
+        return self.local.subscribe(user_id)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.local.unsubscribe(subscription)
+
+    def subscriber_count(self, user_id: uuid.UUID) -> int:
+        return self.local.subscriber_count(user_id)
+
+    async def _listen(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(self.CHANNEL)
+                self.listening.set()
+                async for item in pubsub.listen():
+                    if item.get("type") != "message":
+                        continue
+                    try:
+                        raw = json.loads(item["data"])
+                        message = LiveMessage(id=raw["id"], kind=raw["kind"], data=raw["data"])
+                        await self.local.publish(uuid.UUID(raw["user_id"]), message)
+                    except (ValueError, KeyError, TypeError) as err:
+                        log.warning("unreadable live message on %s: %r", self.CHANNEL, err)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                self.listening.clear()
+                log.warning("live feed lost its Redis subscription (%r); resubscribing", err)
+                await asyncio.sleep(1.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.local.aclose()
 
 
 # --- the dispatcher ---------------------------------------------------------------------
@@ -379,17 +454,21 @@ class OutboxDispatcher:
 
 
 @contextlib.asynccontextmanager
-async def live_delivery(app: FastAPI, *others: OutboxDispatcher) -> AsyncIterator[OutboxDispatcher]:
-    """Run the live dispatcher, and those of other channels (WeChat), for the app's lifetime."""
+async def live_delivery(
+    app: FastAPI, *others: OutboxDispatcher, dispatch: bool = True
+) -> AsyncIterator[OutboxDispatcher]:
+    """Start the broker, and (unless a separate worker process does it) run the live dispatcher
+    and those of other channels (WeChat) for the app's lifetime."""
     dispatcher = OutboxDispatcher(app.state.sessionmaker, app.state.broker, app.state.clock)
-    dispatchers = [dispatcher, *others]
-    app.state.dispatcher = dispatcher
+    dispatchers = [dispatcher, *others] if dispatch else []
+    app.state.dispatcher = dispatcher if dispatch else None
+    await app.state.broker.start()
 
     def after_commit(info: Mapping[str, Any]) -> None:
         for d in dispatchers:
             d.after_commit(info)
 
-    app.state.after_commit = after_commit
+    app.state.after_commit = after_commit if dispatch else None
     tasks = [asyncio.create_task(d.run(), name=f"linli-outbox-{d.channel}") for d in dispatchers]
     try:
         yield dispatcher
