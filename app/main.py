@@ -20,7 +20,7 @@ from app.core.limits import BodySizeLimit
 from app.core.security import PasswordHashing
 from app.jobs import sweeping
 from app.media.router import file_router
-from app.media.storage import LocalStorage, Storage
+from app.media.storage import Storage, build_storage
 from app.notification.outbox import InProcessBroker, OutboxDispatcher, RedisBroker, live_delivery
 from app.org.service import GridIndexCache
 from app.wechat.client import FakeWeChatClient, WeChatClient, build_wechat_client
@@ -103,7 +103,7 @@ def create_app(
     app.state.redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
     app.state.wechat = wechat or build_wechat_client(settings.wechat, redis=app.state.redis)
     app.state.hasher = PasswordHashing(settings.password)
-    app.state.storage = storage or LocalStorage(settings.media.root)
+    app.state.storage = storage or build_storage(settings.media)
     app.state.grid_index = GridIndexCache()
     # Several processes share the live feed through Redis; one process needs nothing more.
     app.state.broker = RedisBroker(app.state.redis) if app.state.redis is not None else InProcessBroker()

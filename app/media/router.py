@@ -4,6 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi.responses import RedirectResponse
 
 from app.auth.dependencies import CurrentActor
 from app.core.clock import ClockDep
@@ -13,12 +14,23 @@ from app.core.errors import responses
 from app.media import exceptions as exc
 from app.media import service
 from app.media.schemas import PhotoRead
+from app.media.storage import S3Storage
 from app.wechat import identity, moderation
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 file_router = APIRouter(prefix="/media", tags=["media"])
 
 _CHUNK = 256 * 1024
+# A presigned URL of the object store lives at most this long, however long our own link does.
+_MAX_PRESIGNED_SECONDS = 600
+
+
+class _KeyOnly:
+    """Stands in for the storage in service.open_signed when redirecting to the object store: the
+    signature check stays open_signed's own, and the object's key comes back instead of its bytes."""
+
+    async def get(self, key: str) -> bytes:
+        return key.encode()
 
 
 async def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
@@ -92,6 +104,7 @@ async def get_photo(
     response_class=Response,
     responses={
         200: {"content": {"image/jpeg": {}}, "description": "JPEG"},
+        307: {"description": "照片存放在对象存储且开启直链时：跳转到有效期不超过 10 分钟的存储地址"},
         **responses(service.PhotoLinkInvalid, service.PhotoNotFound),
     },
 )
@@ -104,8 +117,26 @@ async def photo_file(
     exp: Annotated[int, Query(description="过期时间（Unix 秒）")],
     sig: Annotated[str, Query(max_length=64)],
 ) -> Response:
+    storage = request.app.state.storage
+    if settings.media.s3_redirect and isinstance(storage, S3Storage):
+        key, remaining = await service.open_signed(
+            storage=_KeyOnly(),  # type: ignore[arg-type]
+            cfg=settings.media,
+            now=clock.now(),
+            photo_id=photo_id,
+            variant=variant,
+            expires=exp,
+            signature=sig,
+        )
+        ttl = min(remaining, _MAX_PRESIGNED_SECONDS)
+        # The redirect may be reused for half the URL's life, so a cached one never leads to an expired URL.
+        return RedirectResponse(
+            storage.presigned_url(key.decode(), ttl),
+            status_code=status.HTTP_307_TEMPORARY_REDIRECT,
+            headers={"Cache-Control": f"private, max-age={ttl // 2}"},
+        )
     data, remaining = await service.open_signed(
-        storage=request.app.state.storage,
+        storage=storage,
         cfg=settings.media,
         now=clock.now(),
         photo_id=photo_id,
