@@ -17,6 +17,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ErrorOut, ServiceUnavailable, install_error_handlers
 from app.core.limits import BodySizeLimit
+from app.core.ratelimit import MemoryCounter, RedisCounter
 from app.core.security import PasswordHashing
 from app.jobs import sweeping
 from app.media.router import file_router
@@ -102,6 +103,7 @@ def create_app(
     # Optional Redis: the WeChat access_token shared by every process.
     app.state.redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
     app.state.wechat = wechat or build_wechat_client(settings.wechat, redis=app.state.redis)
+    app.state.rate_counter = RedisCounter(app.state.redis) if app.state.redis is not None else MemoryCounter()
     app.state.hasher = PasswordHashing(settings.password)
     app.state.storage = storage or build_storage(settings.media)
     app.state.grid_index = GridIndexCache()

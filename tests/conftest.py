@@ -36,6 +36,8 @@ def make_settings(url: str, tmp: Path | None = None, **overrides: object) -> Set
         "media": {"root": str(tmp or Path("/nonexistent"))},
         # No background sweeper in tests: they call app.ticket.jobs.sweep() with a frozen clock.
         "ticket": {"sweep_interval_seconds": 0},
+        # A frozen clock is one endless minute: tests/core/test_ratelimit.py turns the limits on.
+        "rate_limit": {"enabled": False},
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

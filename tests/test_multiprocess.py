@@ -138,6 +138,7 @@ async def _cluster(
         "LINLI_MEDIA__ROOT": str(tmp_path / "media"),
         "LINLI_TICKET__SWEEP_INTERVAL_SECONDS": "0.3",
         "LINLI_BACKGROUND": "true" if background else "false",
+        "LINLI_RATE_LIMIT__LOGIN__PER_IP": "5",
     }
     ports = _free_port(), _free_port()
     logs = tmp_path / "a.log", tmp_path / "b.log"
@@ -281,3 +282,19 @@ async def test_both_sweepers_run_yet_each_breach_is_notified_once(cluster: Clust
         )
     assert levels == [1] * len(ids)
     assert pending == 0
+
+
+async def test_rate_limits_are_counted_across_processes(cluster: Cluster) -> None:
+    # The processes count per wall-clock minute: start well inside one.
+    left = 60 - time.time() % 60
+    if left < 20:
+        await asyncio.sleep(left + 0.5)
+    async with httpx.AsyncClient(timeout=30) as http:
+        codes = []
+        for i in range(7):
+            base = cluster.a if i % 2 else cluster.b
+            r = await http.post(f"{base}/api/v1/auth/wechat/login", json={"code": f"ok:mp_user_{i}"})
+            codes.append(r.status_code)
+    # Five logins a minute from one address, wherever they land.
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429]
+    assert r.json()["code"] == "request.rate_limited" and "Retry-After" in r.headers

@@ -10,6 +10,7 @@ from app.auth import service
 from app.auth.schemas import LoginOut, RefreshIn, TokenPair, WeChatLoginIn
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.user import service as user_service
@@ -28,6 +29,7 @@ def _pair(tokens: service.IssuedTokens) -> dict:
 
 @router.post(
     "/wechat/login",
+    dependencies=[limited("login", per_user=False)],
     response_model=LoginOut,
     summary="微信登录",
     description="用 wx.login() 得到的 code 登录；首次登录自动创建居民账号。"
@@ -52,6 +54,7 @@ async def wechat_login(
 
 @router.post(
     "/token",
+    dependencies=[limited("login", per_user=False)],
     response_model=TokenPair,
     summary="用户名密码登录",
     description="OAuth2 密码模式，供工作人员和由工作人员开通的网格员使用；/docs 的 Authorize 按钮也用它。",

@@ -241,6 +241,22 @@ class DutySettings(BaseModel):
     location_retention_minutes: int = 30
 
 
+class GroupLimit(BaseModel):
+    # Requests per minute; 0 turns that side off.
+    per_user: int = Field(default=0, ge=0)
+    per_ip: int = Field(default=0, ge=0)
+
+
+class RateLimitSettings(BaseModel):
+    """Per-minute limits per signed-in user and per client IP (shared through Redis when set).
+    A community centre's shared Wi-Fi is one IP: the per-IP limits are deliberately loose."""
+
+    enabled: bool = True
+    login: GroupLimit = GroupLimit(per_ip=60)
+    upload: GroupLimit = GroupLimit(per_user=60, per_ip=600)
+    create: GroupLimit = GroupLimit(per_user=30, per_ip=600)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LINLI_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -265,6 +281,7 @@ class Settings(BaseSettings):
     duty: DutySettings = DutySettings()
     repair: RepairSettings = RepairSettings()
     course: CourseSettings = CourseSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
     @model_validator(mode="after")
     def _apply_database_url(self) -> "Settings":

@@ -16,6 +16,7 @@ from app.core import idempotency
 from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.schemas import Limit, Page
@@ -103,6 +104,7 @@ async def list_sessions(
 
 @router.post(
     "",
+    dependencies=[limited("create")],
     response_model=CourseRead,
     status_code=status.HTTP_201_CREATED,
     summary="开设课程（社区工作人员、本社区老师）",
@@ -226,6 +228,7 @@ async def link_attendee(
 
 @router.post(
     "/help-requests",
+    dependencies=[limited("create")],
     response_model=HelpRead,
     status_code=status.HTTP_201_CREATED,
     summary="手把手求助（为自己或替老人）",
@@ -655,6 +658,7 @@ _SIGNUP_ERRORS = (
 
 @router.post(
     "/sessions/{session_id}/signups",
+    dependencies=[limited("create")],
     response_model=SignupRead,
     status_code=status.HTTP_201_CREATED,
     summary="报名（为自己，或替老人报名）",
@@ -842,6 +846,7 @@ async def update_course(
 
 @router.post(
     "/{course_id}/sessions",
+    dependencies=[limited("create")],
     response_model=SessionRead,
     status_code=status.HTTP_201_CREATED,
     summary="新增课次",

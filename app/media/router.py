@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from app.auth.dependencies import CurrentActor
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.media import exceptions as exc
@@ -45,6 +46,7 @@ async def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
 
 @router.post(
     "",
+    dependencies=[limited("upload")],
     response_model=PhotoRead,
     status_code=status.HTTP_201_CREATED,
     summary="上传照片",

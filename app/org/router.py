@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 from app.auth.dependencies import CurrentActor
 from app.auth.exceptions import OutOfScope
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.schemas import Limit, Page
@@ -60,6 +61,7 @@ async def list_subdistricts(
 
 @router.post(
     "/subdistricts",
+    dependencies=[limited("create")],
     response_model=SubdistrictRead,
     status_code=status.HTTP_201_CREATED,
     summary="新建街道",
@@ -109,6 +111,7 @@ async def list_communities(
 
 @router.post(
     "/communities",
+    dependencies=[limited("create")],
     response_model=CommunityRead,
     status_code=status.HTTP_201_CREATED,
     summary="新建社区",
@@ -197,6 +200,7 @@ async def list_grids(
 
 @router.post(
     "/grids",
+    dependencies=[limited("create")],
     response_model=GridRead,
     status_code=status.HTTP_201_CREATED,
     summary="新建网格",
@@ -286,6 +290,7 @@ async def list_buildings(
 
 @router.post(
     "/buildings",
+    dependencies=[limited("create")],
     response_model=BuildingRead,
     status_code=status.HTTP_201_CREATED,
     summary="新建楼栋",
@@ -325,6 +330,7 @@ async def list_departments(
 
 @router.post(
     "/departments",
+    dependencies=[limited("create")],
     response_model=DepartmentRead,
     status_code=status.HTTP_201_CREATED,
     summary="新建职能部门",
@@ -371,6 +377,7 @@ async def list_categories(
 
 @router.post(
     "/categories",
+    dependencies=[limited("create")],
     response_model=CategoryRead,
     status_code=status.HTTP_201_CREATED,
     summary="新建问题分类",

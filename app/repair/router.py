@@ -13,6 +13,7 @@ from app.core import idempotency
 from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.schemas import Limit, Page
@@ -70,6 +71,7 @@ async def list_price_items(
 
 @router.post(
     "/price-items",
+    dependencies=[limited("create")],
     response_model=PriceItemRead,
     status_code=status.HTTP_201_CREATED,
     summary="新增价目表项目",
@@ -246,6 +248,7 @@ _CREATE_ERRORS = (
 
 @router.post(
     "/orders",
+    dependencies=[limited("create")],
     response_model=OrderRead,
     status_code=status.HTTP_201_CREATED,
     summary="乐修匠：预约上门维修",
@@ -300,6 +303,7 @@ async def create_order(
 
 @router.post(
     "/orders/from-ticket/{ticket_id}",
+    dependencies=[limited("create")],
     response_model=OrderRead,
     status_code=status.HTTP_201_CREATED,
     summary="随手拍转维修单（工作人员）",

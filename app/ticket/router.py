@@ -13,6 +13,7 @@ from app.core import idempotency
 from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.schemas import InSchema, Limit, Page
@@ -46,6 +47,7 @@ _ACTION_ERRORS = (exc.TicketNotFound, exc.ActionNotAllowed, exc.InvalidTransitio
 
 @router.post(
     "",
+    dependencies=[limited("create")],
     response_model=TicketCreated,
     status_code=status.HTTP_201_CREATED,
     summary="随手拍：上报问题",

@@ -10,6 +10,7 @@ from app.auth.exceptions import OutOfScope
 from app.auth.permissions import Role
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
+from app.core.ratelimit import limited
 from app.core.errors import responses
 from app.core.schemas import Limit, Page
 from app.org.exceptions import CommunityNotFound
@@ -38,6 +39,7 @@ async def patch_me(body: MeUpdate, user: CurrentUser, session: SessionDep) -> Me
 
 @router.post(
     "",
+    dependencies=[limited("create")],
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     summary="开通账号",
@@ -102,6 +104,7 @@ async def patch_user(
 
 @router.post(
     "/{user_id}/roles",
+    dependencies=[limited("create")],
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     summary="授予角色",
