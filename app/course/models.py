@@ -102,6 +102,13 @@ class CourseSession(IdMixin, TimestampMixin, Base):
         Index("ix_course_session_community_id_starts_at", "community_id", "starts_at"),
         Index("ix_course_session_starts_at", "starts_at"),
         Index("ix_course_session_ends_at_closed_at", "ends_at", "closed_at"),
+        # The sweeper closes sessions that ended: only the ones still open are in this index.
+        Index(
+            "ix_course_session_unclosed_ends_at",
+            "ends_at",
+            postgresql_where=text("closed_at IS NULL AND status = 'scheduled'"),
+            sqlite_where=text("closed_at IS NULL AND status = 'scheduled'"),
+        ),
     )
 
     course_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("course.id"), index=True)

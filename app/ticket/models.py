@@ -3,7 +3,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.models import Base, IdMixin, StrEnumType, TimestampMixin, UTCDateTime
@@ -43,6 +43,22 @@ class Ticket(IdMixin, TimestampMixin, Base):
             "lng",
             "status",
             "id",
+        ),
+        # The superadmin's queue (every open ticket by deadline), the grid's KPIs and history, and
+        # the staff review queue of reports held by the content check.
+        Index(
+            "ix_ticket_next_due_at_id",
+            "next_due_at",
+            "id",
+            postgresql_where=text("next_due_at IS NOT NULL"),
+            sqlite_where=text("next_due_at IS NOT NULL"),
+        ),
+        Index("ix_ticket_grid_id_submitted_at", "grid_id", "submitted_at"),
+        Index(
+            "ix_ticket_held_submitted_at",
+            "submitted_at",
+            postgresql_where=text("moderation = 'held'"),
+            sqlite_where=text("moderation = 'held'"),
         ),
     )
 
