@@ -83,7 +83,7 @@ async def next_event(lines: AsyncIterator[str]) -> dict[str, Any]:
 
 async def test_a_report_in_my_grid_arrives_as_a_live_event(server: Server) -> None:
     w = server.world
-    client = httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=10)
+    client = httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30)
     async with client, client.stream("GET", EVENTS, headers=server.headers(w.worker)) as stream:
         assert stream.status_code == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
@@ -116,6 +116,6 @@ async def test_a_report_in_my_grid_arrives_as_a_live_event(server: Server) -> No
 
 
 async def test_events_need_a_login(server: Server) -> None:
-    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=server.url, trust_env=False, timeout=30) as client:
         r = await client.get(EVENTS)
         assert r.status_code == 401 and r.json()["code"] == "auth.token_missing"
