@@ -16,6 +16,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import ErrorOut, ServiceUnavailable, install_error_handlers
+from app.core.http_security import CORSMiddleware, SecurityHeaders, cors_options
 from app.core.limits import BodySizeLimit
 from app.core.ratelimit import MemoryCounter, RedisCounter
 from app.core.security import PasswordHashing
@@ -113,6 +114,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(build_api_router())
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings))
+    app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origins))
+    app.add_middleware(SecurityHeaders)  # outermost: also on 413s and CORS preflight answers
     app.include_router(file_router)
 
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="进程存活")

@@ -10,9 +10,9 @@ from app.auth import service
 from app.auth.schemas import LoginOut, RefreshIn, TokenPair, WeChatLoginIn
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
-from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
+from app.core.ratelimit import limited
 from app.user import service as user_service
 
 router = APIRouter(prefix="/auth", tags=["auth"])

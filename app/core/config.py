@@ -116,6 +116,9 @@ class WeChatSettings(BaseModel):
     # push is in safe mode (encrypted bodies); empty means plain mode.
     push_token: SecretStr = SecretStr("dev-push-token")
     encoding_aes_key: SecretStr = SecretStr("")
+    # A pushed message whose timestamp is further than this from our clock is refused (replays of
+    # a signature seen in a log); safe mode, required in production, also signs the body.
+    push_max_age_seconds: int = Field(default=300, ge=30)
     # Where WeChat's servers can download our photos for mediaCheckAsync (https://…, public).
     public_base_url: str = ""
     # developer | trial | formal: which mini-program version a subscribe message opens.
@@ -257,6 +260,17 @@ class RateLimitSettings(BaseModel):
     create: GroupLimit = GroupLimit(per_user=30, per_ip=600)
 
 
+class PrivacySettings(BaseModel):
+    """PIPL retention (app/privacy/jobs.py). Worker positions follow duty.location_retention_minutes."""
+
+    # Stored Idempotency-Key answers (they quote the caller's data back). Keys are honoured for
+    # 7 days (app/core/idempotency.py KEEP_FOR): a shorter period here also shortens that.
+    idempotency_retention_hours: int = Field(default=168, ge=1, le=168)
+    # Who was shown whose phone number or care category. The Cybersecurity Law (Art. 21) asks
+    # for network logs to be kept at least six months.
+    audit_retention_days: int = Field(default=365, ge=180)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LINLI_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -282,6 +296,10 @@ class Settings(BaseSettings):
     repair: RepairSettings = RepairSettings()
     course: CourseSettings = CourseSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    # Origins of the H5 client allowed by CORS (exact, no wildcard), e.g.
+    # LINLI_CORS_ORIGINS='["https://h5.example.cn"]'; empty: no cross-origin browser access.
+    cors_origins: list[str] = []
 
     @model_validator(mode="after")
     def _apply_database_url(self) -> "Settings":
@@ -304,6 +322,11 @@ class Settings(BaseSettings):
             problems.append("LINLI_WECHAT__APP_ID and LINLI_WECHAT__APP_SECRET are required")
         if self.wechat.push_token.get_secret_value() in ("", "dev-push-token"):
             problems.append("LINLI_WECHAT__PUSH_TOKEN must be the message-push Token from the MP console")
+        if not self.wechat.encoding_aes_key.get_secret_value():
+            problems.append(
+                "LINLI_WECHAT__ENCODING_AES_KEY is required: message push must use safe mode "
+                "(signed, encrypted)"
+            )
         if not self.wechat.public_base_url.startswith("https://"):
             problems.append(
                 "LINLI_WECHAT__PUBLIC_BASE_URL must be the public https:// address of this server"

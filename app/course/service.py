@@ -1018,6 +1018,12 @@ async def link_attendee(
     target_user = await session.get(User, user_id)
     if target_user is None or not target_user.is_active:
         raise exc.UserNotResident()
+    home = (
+        await session.get(Community, target_user.home_community_id) if target_user.home_community_id else None
+    )
+    if not (actor.is_superadmin or (home is not None and administers(actor, scope_of(home)))):
+        # Someone outside the caller's communities: answered like an unknown account.
+        raise exc.UserNotResident()
     own = await own_attendee(session, target_user, create=False)
     records = [a.id] if own is None else sorted([a.id, own.id])
     for sid in sorted(

@@ -9,9 +9,9 @@ from fastapi.responses import RedirectResponse
 from app.auth.dependencies import CurrentActor
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
-from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
+from app.core.ratelimit import limited
 from app.media import exceptions as exc
 from app.media import service
 from app.media.schemas import PhotoRead

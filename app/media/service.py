@@ -1,6 +1,7 @@
 """Storing uploaded photos and handing out short-lived signed links to them."""
 
 import asyncio
+import contextlib
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -64,8 +65,6 @@ async def store_photo(
     processed = await asyncio.to_thread(images.process_image, data, cfg)
     photo_id = uuid.uuid4()
     full_key, thumb_key = photo_keys(photo_id)
-    await storage.put(full_key, processed.full, processed.content_type)
-    await storage.put(thumb_key, processed.thumb, processed.content_type)
     photo = Photo(
         id=photo_id,
         owner_id=owner_id,
@@ -79,8 +78,17 @@ async def store_photo(
         thumb_key=thumb_key,
         uploaded_at=now,
     )
-    session.add(photo)
-    await session.flush()
+    try:
+        await storage.put(full_key, processed.full, processed.content_type)
+        await storage.put(thumb_key, processed.thumb, processed.content_type)
+        session.add(photo)
+        await session.flush()
+    except BaseException:
+        # A failed upload leaves no bytes without a row (the row itself goes with the rollback).
+        for key in (full_key, thumb_key):
+            with contextlib.suppress(Exception):
+                await storage.delete(key)
+        raise
     return photo
 
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request, status
 from app.auth.dependencies import CurrentActor
 from app.auth.exceptions import OutOfScope
 from app.core.db import SessionDep
-from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
+from app.core.ratelimit import limited
 from app.core.schemas import Limit, Page
 from app.org import exceptions as exc
 from app.org import service

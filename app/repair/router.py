@@ -13,9 +13,9 @@ from app.core import idempotency
 from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
-from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
+from app.core.ratelimit import limited
 from app.core.schemas import Limit, Page
 from app.repair import exceptions as exc
 from app.repair import service, stats, views

@@ -29,6 +29,15 @@ def url_signature_ok(cfg: WeChatSettings, *, signature: str, timestamp: str, non
     return signature_ok(cfg.push_token.get_secret_value(), signature, timestamp, nonce)
 
 
+def fresh(cfg: WeChatSettings, timestamp: str, now: datetime) -> bool:
+    """True if the push's timestamp is within push_max_age_seconds of our clock."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    return abs(now.timestamp() - sent) <= cfg.push_max_age_seconds
+
+
 def open_event(
     cfg: WeChatSettings,
     raw: bytes,
@@ -38,10 +47,14 @@ def open_event(
     nonce: str,
     msg_signature: str | None,
     encrypted: bool,
+    now: datetime,
 ) -> dict[str, Any]:
     """Check a pushed JSON message and return the event (decrypted in safe mode)."""
     token = cfg.push_token.get_secret_value()
     if not signature_ok(token, signature, timestamp, nonce):
+        raise BadSignature()
+    if not fresh(cfg, timestamp, now):
+        # A signature seen before (in a log, say) cannot be replayed later with another body.
         raise BadSignature()
     body = json.loads(raw.decode("utf-8"))
     if not isinstance(body, dict):

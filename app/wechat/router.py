@@ -257,6 +257,7 @@ async def receive_push(
             nonce=nonce,
             msg_signature=msg_signature,
             encrypted=encrypt_type == "aes",
+            now=clock.now(),
         )
     except push.BadSignature:
         raise PushSignatureInvalid() from None

@@ -39,6 +39,7 @@ class TestProductionRefusesUnsafeSettings:
                 "app_id": "wx1",
                 "app_secret": "s",
                 "push_token": "push-token-from-the-console",
+                "encoding_aes_key": "k" * 43,
                 "public_base_url": "https://linli.example.cn",
                 # Only the ticket templates approved so far; the rest turned off.
                 "templates": {

@@ -315,6 +315,7 @@ def prod_values(**wechat: Any) -> dict[str, Any]:
             "app_id": "wx1234567890abcdef",
             "app_secret": "s" * 32,
             "push_token": "token-from-the-mp-console",
+            "encoding_aes_key": "a" * 43,
             "public_base_url": "https://linli.example.cn",
             "templates": {
                 kind: {
@@ -378,6 +379,11 @@ class TestProductionSettings:
         values = prod_values()
         values["wechat"].pop("push_token")
         assert "LINLI_WECHAT__PUSH_TOKEN" in refusal(values)
+
+    def test_plain_mode_message_push_is_refused(self) -> None:
+        values = prod_values()
+        values["wechat"].pop("encoding_aes_key")
+        assert "LINLI_WECHAT__ENCODING_AES_KEY" in refusal(values)
 
     @pytest.mark.parametrize("url", ["", "http://linli.example.cn", "linli.example.cn", "ftp://x"])
     def test_a_non_https_public_base_url_is_refused(self, url: str) -> None:

@@ -59,7 +59,22 @@ def sha1_sorted(*parts: str) -> str:
     return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
 
 
-def signed(token: str = TOKEN, *, timestamp: str = "1700000000", nonce: str | None = None) -> dict[str, str]:
+_CLOCK: dict[str, FrozenClock | None] = {"clock": None}
+
+
+@pytest.fixture(autouse=True)
+def _push_clock(request: pytest.FixtureRequest) -> None:
+    """Pushes are signed at the test's clock time (the app refuses timestamps 5 minutes off)."""
+    _CLOCK["clock"] = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
+
+
+def now_ts() -> str:
+    clock = _CLOCK["clock"] or FrozenClock()
+    return str(int(clock.now().timestamp()))
+
+
+def signed(token: str = TOKEN, *, timestamp: str | None = None, nonce: str | None = None) -> dict[str, str]:
+    timestamp = timestamp or now_ts()
     nonce = nonce or uuid.uuid4().hex[:12]
     return {"signature": sha1_sorted(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
 
@@ -276,6 +291,25 @@ class TestPlainEvents:
     async def test_events_we_do_not_act_on_are_acknowledged(self, px: Pusher, event) -> None:  # type: ignore[no-untyped-def]
         assert_success(await px.push(event))
 
+    @pytest.mark.parametrize("age", [-301, 301, 3600 * 24 * 365])
+    async def test_a_correctly_signed_push_from_another_time_is_refused(  # type: ignore[no-untyped-def]
+        self, px: Pusher, w, session, clock, age: int
+    ) -> None:
+        # A signature seen in a log cannot be replayed later (nor prepared for later).
+        stale = str(int(clock.now().timestamp()) - age)
+        r = await px.push(privacy_event(RESIDENT_OPENID, RevokeInfo="8"), **signed(timestamp=stale))
+        assert_envelope(r, 403, "wechat.push_signature_invalid")
+        assert (await fresh(session, User, id=w.resident.id)).phone == "13912345678"
+
+    async def test_a_push_a_few_minutes_off_our_clock_is_accepted(
+        self, px: Pusher, w, session, clock
+    ) -> None:  # type: ignore[no-untyped-def]
+        near = str(int(clock.now().timestamp()) - 299)
+        assert_success(
+            await px.push(privacy_event(RESIDENT_OPENID, RevokeInfo="8"), **signed(timestamp=near))
+        )
+        assert (await fresh(session, User, id=w.resident.id)).phone is None
+
     async def test_a_media_verdict_without_trace_id_is_acknowledged(self, px: Pusher) -> None:
         event = {"Event": "wxa_media_check", "result": {"suggest": "risky", "label": 20002}}
         assert_success(await px.push(event))
@@ -291,8 +325,9 @@ class TestSafeMode:
         return px
 
     def encrypted(
-        self, event: dict[str, Any], *, app_id: str = SAFE_APP_ID, timestamp: str = "1700000000"
+        self, event: dict[str, Any], *, app_id: str = SAFE_APP_ID, timestamp: str | None = None
     ) -> tuple[dict[str, str], dict[str, str]]:
+        timestamp = timestamp or now_ts()
         nonce = uuid.uuid4().hex[:12]
         sealed = MessageCrypto(TOKEN, AES_KEY, app_id).encrypt(
             json.dumps(event, ensure_ascii=False), timestamp=timestamp, nonce=nonce
