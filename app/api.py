@@ -11,6 +11,8 @@ from app.duty.router import router as duty_router
 from app.media.router import router as media_router
 from app.notification.router import router as notification_router
 from app.org.router import router as org_router
+from app.privacy.router import audit_router
+from app.privacy.router import me_router as privacy_me_router
 from app.repair.router import router as repair_router
 from app.ticket.reports_router import router as reports_router
 from app.ticket.router import router as ticket_router
@@ -33,7 +35,7 @@ def build_api_router() -> APIRouter:
         api.include_router(r)
     for r in (notification_router, duty_router, repair_router, course_router):
         api.include_router(r)
-    for r in (wechat_me_router, review_router, wechat_router):
+    for r in (wechat_me_router, review_router, wechat_router, privacy_me_router, audit_router):
         api.include_router(r)
     return api
 

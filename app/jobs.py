@@ -13,12 +13,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from app.course import jobs as course_jobs
+from app.privacy import jobs as privacy_jobs
 from app.ticket import jobs as ticket_jobs
 from app.wechat import jobs as wechat_jobs
 
 log = logging.getLogger("linli.sweeper")
 
-SWEEPS = (("tickets", ticket_jobs.sweep), ("courses", course_jobs.sweep), ("wechat", wechat_jobs.sweep))
+SWEEPS = (
+    ("tickets", ticket_jobs.sweep),
+    ("courses", course_jobs.sweep),
+    ("wechat", wechat_jobs.sweep),
+    ("privacy", privacy_jobs.sweep),
+)
 
 
 async def sweep_once(app: FastAPI) -> int:

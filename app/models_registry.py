@@ -8,6 +8,7 @@ from app.duty import models as duty_models
 from app.media import models as media_models
 from app.notification import models as notification_models
 from app.org import models as org_models
+from app.privacy import models as privacy_models
 from app.repair import models as repair_models
 from app.ticket import models as ticket_models
 from app.user import models as user_models
@@ -23,6 +24,7 @@ __all__ = [
     "notification_models",
     "numbering",
     "org_models",
+    "privacy_models",
     "repair_models",
     "ticket_models",
     "user_models",

@@ -16,9 +16,9 @@ from app.core import idempotency
 from app.core.actions import add_action_route
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
-from app.core.ratelimit import limited
 from app.core.deps import SettingsDep
 from app.core.errors import responses
+from app.core.ratelimit import limited
 from app.core.schemas import Limit, Page
 from app.course import exceptions as exc
 from app.course import help as help_service
@@ -50,6 +50,7 @@ from app.course.schemas import (
     SignupRead,
 )
 from app.course.state import HelpAction, HelpStatus, SignupStatus
+from app.privacy import audit
 from app.ticket.kpi import InvalidDateRange
 
 router = APIRouter(prefix="/courses", tags=["courses"])
@@ -64,9 +65,11 @@ async def _staff_of(session: Any, actor: Any, s: Any) -> bool:
     return administers(actor, await service.session_scope(session, s))
 
 
-async def _signup_read(session: Any, actor: Any, su: Any) -> SignupRead:
+async def _signup_read(session: Any, actor: Any, su: Any, now: Any) -> SignupRead:
     s = await service.get_session(session, su.session_id)
-    return (await views.signups_read(session, actor, [su], staff=await _staff_of(session, actor, s)))[0]
+    return (
+        await views.signups_read(session, actor, [su], staff=await _staff_of(session, actor, s), now=now)
+    )[0]
 
 
 # --- fixed paths first (before /courses/{course_id}) ------------------------------------
@@ -126,7 +129,7 @@ async def my_signups(
     user: CurrentUser, actor: CurrentActor, session: SessionDep, clock: ClockDep, upcoming: bool = True
 ) -> list[MySignupRead]:
     rows = await service.my_signups(session, user=user, now=clock.now(), upcoming=upcoming)
-    reads = await views.signups_read(session, actor, rows, staff=False)
+    reads = await views.signups_read(session, actor, rows, staff=False, now=clock.now())
     ids = {su.session_id for su in rows}
     found = list(await session.scalars(select(CourseSession).where(CourseSession.id.in_(ids)))) if ids else []
     sessions = {s.id: s for s in await views.sessions_read(session, found)}
@@ -181,6 +184,7 @@ async def _history(session: Any, a: Any, *, staff: bool) -> AttendeeHistory:
 async def list_attendees(
     actor: AdminActor,
     session: SessionDep,
+    clock: ClockDep,
     community_id: uuid.UUID,
     unlinked: bool = False,
     q: Annotated[str | None, Query(max_length=64)] = None,
@@ -188,6 +192,8 @@ async def list_attendees(
     rows = await service.list_attendees(
         session, actor=actor, community_id=community_id, unlinked=unlinked, q=q
     )
+    shown = [audit.phone(a.user_id, a.phone, a.id) for a in rows]
+    await audit.shown(session, actor, shown, resource="course_attendee", now=clock.now())
     return [views.attendee_read(a, full=True, staff=True) for a in rows]
 
 
@@ -199,10 +205,13 @@ async def list_attendees(
     responses=responses(exc.AttendeeNotFound),
 )
 async def attendee_history(
-    attendee_id: uuid.UUID, actor: CurrentActor, session: SessionDep
+    attendee_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
 ) -> AttendeeHistory:
     a = await service.visible_attendee(session, actor=actor, attendee_id=attendee_id)
     staff = a.user_id != actor.user_id and a.created_by_id != actor.user_id
+    await audit.shown(
+        session, actor, [audit.phone(a.user_id, a.phone, a.id)], resource="course_attendee", now=clock.now()
+    )
     return await _history(session, a, staff=staff)
 
 
@@ -219,6 +228,9 @@ async def link_attendee(
 ) -> AttendeeRead:
     a = await service.link_attendee(
         session, actor=actor, attendee_id=attendee_id, user_id=body.user_id, now=clock.now()
+    )
+    await audit.shown(
+        session, actor, [audit.phone(a.user_id, a.phone, a.id)], resource="course_attendee", now=clock.now()
     )
     return views.attendee_read(a, full=True, staff=True)
 
@@ -252,7 +264,8 @@ async def create_help(
 ) -> Any:
     async def run() -> tuple[int, str | None, dict[str, Any]]:
         r = await help_service.create(session, actor=actor, user=user, data=body, now=clock.now())
-        out = await views.help_read(session, r, role="asker", timeline=await help_service.events(session, r))
+        timeline = await help_service.events(session, r)
+        out = await views.help_read(session, r, role="asker", actor=actor, now=clock.now(), timeline=timeline)
         return 201, str(r.id), out.model_dump(mode="json")
 
     code, content = await idempotency.once(
@@ -278,6 +291,7 @@ async def list_help(
     user: CurrentUser,
     actor: CurrentActor,
     session: SessionDep,
+    clock: ClockDep,
     view: Annotated[str, Query(pattern="^(mine|open|assigned|all)$")] = "mine",
     status_: Annotated[HelpStatus | None, Query(alias="status")] = None,
     community_id: uuid.UUID | None = None,
@@ -297,7 +311,7 @@ async def list_help(
     items = []
     for r in rows:
         role = await help_service.role_of(session, actor, r) or "volunteer"
-        items.append(await views.help_read(session, r, role=role))
+        items.append(await views.help_read(session, r, role=role, actor=actor, now=clock.now()))
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -307,14 +321,18 @@ async def list_help(
     summary="手把手求助详情（含时间线）",
     responses=responses(exc.HelpRequestNotFound),
 )
-async def get_help(request_id: uuid.UUID, actor: CurrentActor, session: SessionDep) -> HelpRead:
+async def get_help(
+    request_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
+) -> HelpRead:
     r, role = await help_service.visible(session, actor=actor, request_id=request_id)
-    return await views.help_read(session, r, role=role, timeline=await help_service.events(session, r))
+    timeline = await help_service.events(session, r)
+    return await views.help_read(session, r, role=role, actor=actor, now=clock.now(), timeline=timeline)
 
 
-async def _help_out(session: Any, actor: Any, r: Any) -> HelpRead:
+async def _help_out(session: Any, actor: Any, r: Any, now: Any) -> HelpRead:
     role = await help_service.role_of(session, actor, r) or "volunteer"
-    return await views.help_read(session, r, role=role, timeline=await help_service.events(session, r))
+    timeline = await help_service.events(session, r)
+    return await views.help_read(session, r, role=role, actor=actor, now=now, timeline=timeline)
 
 
 _HELP_ERRORS = (exc.HelpRequestNotFound, exc.ActionNotAllowed, exc.InvalidTransition)
@@ -326,7 +344,7 @@ async def _run_help_action(
     r = await help_service.apply_action(
         session, actor=actor, request_id=request_id, action=action, body=body, now=clock.now()
     )
-    return await _help_out(session, actor, r)
+    return await _help_out(session, actor, r, clock.now())
 
 
 def _help_action(
@@ -508,12 +526,14 @@ async def course_stats(
     summary="报名详情（含候补位次）",
     responses=responses(exc.SignupNotFound),
 )
-async def get_signup(signup_id: uuid.UUID, actor: CurrentActor, session: SessionDep) -> SignupRead:
+async def get_signup(
+    signup_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
+) -> SignupRead:
     su = await service.get_signup(session, signup_id)
     s = await service.get_session(session, su.session_id)
     if not await service.can_see_signup(session, actor, su, s):
         raise exc.SignupNotFound()
-    return await _signup_read(session, actor, su)
+    return await _signup_read(session, actor, su, clock.now())
 
 
 @router.post(
@@ -542,7 +562,7 @@ async def cancel_signup(
     su = await service.cancel_signup(
         session, actor=actor, signup_id=signup_id, reason=body.reason, settings=settings, now=clock.now()
     )
-    return await _signup_read(session, actor, su)
+    return await _signup_read(session, actor, su, clock.now())
 
 
 @router.post(
@@ -563,7 +583,7 @@ async def promote_signup(
     signup_id: uuid.UUID, actor: AdminActor, session: SessionDep, clock: ClockDep
 ) -> SignupRead:
     su = await service.promote(session, actor=actor, signup_id=signup_id, now=clock.now())
-    return await _signup_read(session, actor, su)
+    return await _signup_read(session, actor, su, clock.now())
 
 
 @router.post(
@@ -574,11 +594,16 @@ async def promote_signup(
     responses=responses(exc.SignupNotFound, exc.ScopeForbidden, exc.NotWaitlisted),
 )
 async def move_signup(
-    signup_id: uuid.UUID, body: MoveIn, actor: AdminActor, session: SessionDep
+    signup_id: uuid.UUID, body: MoveIn, actor: AdminActor, session: SessionDep, clock: ClockDep
 ) -> list[SignupRead]:
     line = await service.move(session, actor=actor, signup_id=signup_id, position=body.position)
     return await views.signups_read(
-        session, actor, line, staff=True, positions={su.id: i for i, su in enumerate(line, start=1)}
+        session,
+        actor,
+        line,
+        staff=True,
+        now=clock.now(),
+        positions={su.id: i for i, su in enumerate(line, start=1)},
     )
 
 
@@ -684,7 +709,7 @@ async def sign_up(
         result = await service.sign_up(
             session, actor=actor, user=user, clock=clock, session_id=session_id, data=body
         )
-        out = await _signup_read(session, actor, result.signup)
+        out = await _signup_read(session, actor, result.signup, clock.now())
         return (201 if result.created else 200), str(result.signup.id), out.model_dump(mode="json")
 
     if idempotency_key:
@@ -710,13 +735,16 @@ async def sign_up(
     description="按到达顺序，含候补位次；老师看到的手机号是打码的。",
     responses=responses(exc.SessionNotFound, exc.ScopeForbidden),
 )
-async def roster(session_id: uuid.UUID, actor: CurrentActor, session: SessionDep) -> list[SignupRead]:
+async def roster(
+    session_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
+) -> list[SignupRead]:
     s, rows = await service.roster(session, actor=actor, session_id=session_id)
     return await views.signups_read(
         session,
         actor,
         rows,
         staff=await _staff_of(session, actor, s),
+        now=clock.now(),
         positions=service.waitlist_positions(rows),
     )
 
@@ -778,7 +806,7 @@ async def check_in(
         settings=settings,
         now=clock.now(),
     )
-    return await _signup_read(session, actor, su)
+    return await _signup_read(session, actor, su, clock.now())
 
 
 @router.post(
@@ -813,6 +841,7 @@ async def roll_call(
         actor,
         rows,
         staff=await _staff_of(session, actor, s),
+        now=clock.now(),
         positions=service.waitlist_positions(rows),
     )
 

@@ -7,6 +7,7 @@ else sees learners at all.
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,7 @@ from app.course.schemas import (
     SignupRead,
     TeacherRead,
 )
+from app.privacy import audit
 from app.user.models import User
 
 
@@ -111,6 +113,7 @@ async def signups_read(
     rows: list[Signup],
     *,
     staff: bool,
+    now: datetime,
     positions: dict[uuid.UUID, int] | None = None,
 ) -> list[SignupRead]:
     """staff: the caller administers the session's community (full phones, who signed up)."""
@@ -121,10 +124,12 @@ async def signups_read(
         else {}
     )
     names = await _names(session, [su.signed_up_by_id for su in rows])
-    out = []
+    out, shown = [], []
     for su in rows:
         a = attendees[su.attendee_id]
         own = actor.user_id in (su.signed_up_by_id, a.user_id)
+        if staff or own:
+            shown.append(audit.phone(a.user_id, a.phone, su.id))
         position = (
             positions.get(su.id) if positions is not None else await service.waitlist_position(session, su)
         )
@@ -148,15 +153,26 @@ async def signups_read(
                 check_in_method=su.check_in_method,
             )
         )
+    await audit.shown(session, actor, shown, resource="course_signup", now=now)
     return out
 
 
 async def help_read(
-    session: AsyncSession, r: HelpRequest, *, role: str, timeline: list[HelpEvent] | None = None
+    session: AsyncSession,
+    r: HelpRequest,
+    *,
+    role: str,
+    actor: Actor,
+    now: datetime,
+    timeline: list[HelpEvent] | None = None,
 ) -> HelpRead:
     """role: staff, helper, asker or volunteer (a teacher deciding whether to claim: masked phone)."""
     a = await session.get(Attendee, r.attendee_id)
     assert a is not None
+    if role != "volunteer":
+        await audit.shown(
+            session, actor, [audit.phone(a.user_id, a.phone, r.id)], resource="course_help_request", now=now
+        )
     names = await _names(session, [r.helper_id])
     return HelpRead(
         id=r.id,

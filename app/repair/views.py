@@ -10,6 +10,7 @@ from app.auth.permissions import Actor, Scope, administers, mask_address, mask_p
 from app.core.config import Settings
 from app.media.models import Photo
 from app.media.service import photo_read
+from app.privacy import audit
 from app.repair import policies, pricing
 from app.repair.models import (
     CATEGORY_LABELS,
@@ -195,6 +196,13 @@ async def detail(
         # The household calls their craftsman: full number for them and for staff.
         u = people[o.craftsman_id]  # type: ignore[index]
         craftsman_person = PersonRead(id=u.id, display_name=u.display_name, phone=u.phone)
+    shown = [audit.phone(o.resident_id, o.contact_phone, o.id)] if full else []
+    if household_or_staff:  # every number on the timeline in full, and the care category
+        shown += [
+            *(audit.phone(u.id, u.phone, o.id) for u in people.values()),
+            audit.care(o.resident_id, o.care_category, o.id),
+        ]
+    await audit.shown(session, actor, shown, resource="repair_order", now=now)
     return OrderRead(
         **brief(o, actor=actor).model_dump(),
         contact=PersonRead(id=o.resident_id, display_name=o.contact_name, phone=o.contact_phone)

@@ -12,6 +12,7 @@ from app.media.models import Photo
 from app.media.service import photo_read
 from app.org import geo
 from app.org.models import Category
+from app.privacy import audit
 from app.ticket import policies, sla, state
 from app.ticket.exceptions import TicketNotFound
 from app.ticket.models import Ticket, TicketEvent, TicketPhoto
@@ -199,6 +200,12 @@ async def detail(
             display_name=t.on_behalf_name,
             phone=t.on_behalf_phone if contact else mask_phone(t.on_behalf_phone),
         )
+    if contact:  # everyone above was shown with their full number
+        shown = [
+            *(audit.phone(u.id, u.phone, t.id) for u in people.values()),
+            audit.phone(None, on_behalf and on_behalf.phone, t.id),
+        ]
+        await audit.shown(session, actor, shown, resource="ticket", now=now)
     return TicketRead(
         **base.model_dump(),
         reporter=person(t.reporter_id, staff_side=False) if full else None,

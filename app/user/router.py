@@ -10,8 +10,8 @@ from app.auth.exceptions import OutOfScope
 from app.auth.permissions import Role
 from app.core.clock import ClockDep
 from app.core.db import SessionDep
-from app.core.ratelimit import limited
 from app.core.errors import responses
+from app.core.ratelimit import limited
 from app.core.schemas import Limit, Page
 from app.org.exceptions import CommunityNotFound
 from app.user import exceptions as exc
@@ -48,8 +48,12 @@ async def patch_me(body: MeUpdate, user: CurrentUser, session: SessionDep) -> Me
         NotStaff, exc.RoleNotGrantable, exc.UsernameTaken, exc.OpenIdTaken, exc.RoleScopeInvalid
     ),
 )
-async def create_user(body: UserCreate, actor: AdminActor, request: Request, session: SessionDep) -> UserRead:
-    return await service.create_user(session, actor=actor, hasher=request.app.state.hasher, data=body)
+async def create_user(
+    body: UserCreate, actor: AdminActor, request: Request, session: SessionDep, clock: ClockDep
+) -> UserRead:
+    return await service.create_user(
+        session, actor=actor, hasher=request.app.state.hasher, data=body, now=clock.now()
+    )
 
 
 @router.get(
@@ -62,6 +66,7 @@ async def create_user(body: UserCreate, actor: AdminActor, request: Request, ses
 async def list_users(
     actor: AdminActor,
     session: SessionDep,
+    clock: ClockDep,
     role: Role | None = None,
     community_id: uuid.UUID | None = None,
     q: Annotated[str | None, Query(max_length=32, description="按姓名、用户名或手机号查找")] = None,
@@ -69,7 +74,14 @@ async def list_users(
     limit: Limit = 20,
 ) -> Page[UserRead]:
     items, next_cursor = await service.list_users(
-        session, actor=actor, role=role, community_id=community_id, q=q, cursor=cursor, limit=limit
+        session,
+        actor=actor,
+        role=role,
+        community_id=community_id,
+        q=q,
+        cursor=cursor,
+        limit=limit,
+        now=clock.now(),
     )
     return Page(items=items, next_cursor=next_cursor)
 
@@ -77,9 +89,9 @@ async def list_users(
 @router.get(
     "/{user_id}", response_model=UserRead, summary="账号详情", responses=responses(NotStaff, exc.UserNotFound)
 )
-async def get_user(user_id: uuid.UUID, actor: AdminActor, session: SessionDep) -> UserRead:
+async def get_user(user_id: uuid.UUID, actor: AdminActor, session: SessionDep, clock: ClockDep) -> UserRead:
     user = await service.get_visible_user(session, actor=actor, user_id=user_id)
-    return await service.user_view(session, actor=actor, user=user)
+    return await service.user_view(session, actor=actor, user=user, now=clock.now())
 
 
 @router.patch(
@@ -113,9 +125,9 @@ async def patch_user(
     ),
 )
 async def grant_role(
-    user_id: uuid.UUID, body: RoleGrantIn, actor: AdminActor, session: SessionDep
+    user_id: uuid.UUID, body: RoleGrantIn, actor: AdminActor, session: SessionDep, clock: ClockDep
 ) -> UserRead:
-    return await service.grant_role(session, actor=actor, user_id=user_id, grant=body)
+    return await service.grant_role(session, actor=actor, user_id=user_id, grant=body, now=clock.now())
 
 
 @router.delete(
@@ -125,6 +137,6 @@ async def grant_role(
     responses=responses(NotStaff, exc.UserNotFound, exc.RoleNotFound, exc.RoleNotGrantable),
 )
 async def revoke_role(
-    user_id: uuid.UUID, role_id: uuid.UUID, actor: AdminActor, session: SessionDep
+    user_id: uuid.UUID, role_id: uuid.UUID, actor: AdminActor, session: SessionDep, clock: ClockDep
 ) -> UserRead:
-    return await service.revoke_role(session, actor=actor, user_id=user_id, role_id=role_id)
+    return await service.revoke_role(session, actor=actor, user_id=user_id, role_id=role_id, now=clock.now())

@@ -21,6 +21,7 @@ from app.auth.permissions import (
 from app.core.pagination import paginate
 from app.core.security import PasswordHashing
 from app.org.models import Building, Community, Department, Grid, Subdistrict
+from app.privacy import audit
 from app.user import exceptions as exc
 from app.user.models import GridMember, User, UserIdentity, UserRole
 from app.user.schemas import MeRead, MeUpdate, RoleGrantIn, RoleGrantRead, UserCreate, UserRead, UserUpdate
@@ -184,7 +185,7 @@ def _is(column, value):  # type: ignore[no-untyped-def]
 
 
 async def create_user(
-    session: AsyncSession, *, actor: Actor, hasher: PasswordHashing, data: UserCreate
+    session: AsyncSession, *, actor: Actor, hasher: PasswordHashing, data: UserCreate, now: datetime
 ) -> UserRead:
     """Create a staff-managed account (staff, grid worker, craftsman, teacher, or a resident)."""
     if data.username and await session.scalar(select(User.id).where(User.username == data.username)):
@@ -215,22 +216,27 @@ async def create_user(
     if data.wechat_openid:
         session.add(UserIdentity(user_id=user.id, provider=WECHAT_PROVIDER, subject=data.wechat_openid))
     await session.flush()
-    return await user_view(session, actor=actor, user=user)
+    return await user_view(session, actor=actor, user=user, now=now)
 
 
-async def user_view(session: AsyncSession, *, actor: Actor, user: User) -> UserRead:
+async def user_view(session: AsyncSession, *, actor: Actor, user: User, now: datetime) -> UserRead:
     """The staff view of one account, masked unless the actor administers where the person lives or works."""
-    return (await _views(session, actor=actor, users=[user]))[0]
+    return (await _views(session, actor=actor, users=[user], now=now))[0]
 
 
-async def _views(session: AsyncSession, *, actor: Actor, users: list[User]) -> list[UserRead]:
+async def _views(session: AsyncSession, *, actor: Actor, users: list[User], now: datetime) -> list[UserRead]:
     ids = [u.id for u in users]
     grants, grids = await _grants(session, ids), await _grid_ids(session, ids)
-    out = []
+    out, shown = [], []
     for u in users:
         full = u.id == actor.user_id or can_see_person(
             actor, _person_scopes(await _home_scope(session, u.home_community_id), grants[u.id])
         )
+        if full:
+            shown += [
+                audit.phone(u.id, u.phone, u.id),
+                audit.care(u.id, actor.is_staff and u.care_category, u.id),
+            ]
         out.append(
             UserRead(
                 id=u.id,
@@ -247,6 +253,7 @@ async def _views(session: AsyncSession, *, actor: Actor, users: list[User]) -> l
                 created_at=u.created_at,
             )
         )
+    await audit.shown(session, actor, shown, resource="user", now=now)
     return out
 
 
@@ -276,6 +283,7 @@ async def list_users(
     q: str | None,
     cursor: str | None,
     limit: int,
+    now: datetime,
 ) -> tuple[list[UserRead], str | None]:
     """Accounts visible to the administrator, newest first."""
     stmt = _visible_users(actor)
@@ -294,7 +302,7 @@ async def list_users(
     rows, next_cursor = await paginate(
         session, stmt, columns=[User.created_at, User.id], cursor=cursor, limit=limit, descending=True
     )
-    return await _views(session, actor=actor, users=rows), next_cursor
+    return await _views(session, actor=actor, users=rows, now=now), next_cursor
 
 
 async def get_visible_user(session: AsyncSession, *, actor: Actor, user_id: uuid.UUID) -> User:
@@ -343,21 +351,21 @@ async def update_user(
         user.token_version += 1
         await revoke_all_for_user(session, user_id=user.id, now=now)
     await session.flush()
-    return await user_view(session, actor=actor, user=user)
+    return await user_view(session, actor=actor, user=user, now=now)
 
 
 async def grant_role(
-    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, grant: RoleGrantIn
+    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, grant: RoleGrantIn, now: datetime
 ) -> UserRead:
     """Give an account another role within the administrator's scope."""
     user = await get_visible_user(session, actor=actor, user_id=user_id)
     await _add_grant(session, actor=actor, user_id=user.id, grant=grant)
     await session.flush()
-    return await user_view(session, actor=actor, user=user)
+    return await user_view(session, actor=actor, user=user, now=now)
 
 
 async def revoke_role(
-    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, role_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, user_id: uuid.UUID, role_id: uuid.UUID, now: datetime
 ) -> UserRead:
     """Take a role away; the same rule as granting it applies."""
     user = await get_visible_user(session, actor=actor, user_id=user_id)
@@ -377,7 +385,7 @@ async def revoke_role(
         )
     await session.delete(grant)
     await session.flush()
-    return await user_view(session, actor=actor, user=user)
+    return await user_view(session, actor=actor, user=user, now=now)
 
 
 async def role_holder_ids(
