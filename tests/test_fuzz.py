@@ -184,6 +184,7 @@ class Seeded:
     headers: dict[str, dict[str, str]]  # role -> Authorization header
     ids: dict[str, list[str]]  # path parameter name -> real values
     schema: Any = None
+    strategies: dict[tuple[str, str], Any] = field(default_factory=dict)  # (operation, mode) -> cases
     cases: collections.Counter = field(default_factory=collections.Counter)  # (role, mode) -> calls
     statuses: collections.Counter = field(default_factory=collections.Counter)  # (role, "2xx") -> calls
     succeeded: set[str] = field(default_factory=set)  # operations that answered 2xx at least once
@@ -474,20 +475,18 @@ CHECKS = [not_a_server_error, response_schema_conformance, error_envelope]
 # --- The test ------------------------------------------------------------------------------------
 
 
-_STRATEGIES: dict[tuple[str, str], Any] = {}
-
-
-def _strategy(operation: Any, mode: schemathesis.GenerationMode, ids: dict[str, list[str]]) -> Any:
+def _strategy(operation: Any, mode: schemathesis.GenerationMode, seeded: Seeded) -> Any:
     """Cases with random path parameters, and (more often) with those of real objects."""
     key = (operation.label, mode.value)
-    if key not in _STRATEGIES:
+    if key not in seeded.strategies:
+        ids = seeded.ids
         known = [p.name for p in operation.path_parameters if ids.get(p.name)]
         strategies = [operation.as_strategy(generation_mode=mode)]
         for i in range(max((len(ids[n]) for n in known), default=0)):
             fixed = {n: ids[n][i % len(ids[n])] for n in known}
             strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=fixed))
-        _STRATEGIES[key] = st.one_of(strategies)
-    return _STRATEGIES[key]
+        seeded.strategies[key] = st.one_of(strategies)
+    return seeded.strategies[key]
 
 
 def _where(exc: BaseException) -> str:
@@ -559,7 +558,7 @@ def _run(
         verbosity=hypothesis.Verbosity.quiet,
     )
     @hypothesis.seed(zlib.crc32(f"{SEED}:{operation.label}:{role}:{mode.value}".encode()))
-    @hypothesis.given(case=_strategy(operation, mode, seeded.ids))
+    @hypothesis.given(case=_strategy(operation, mode, seeded))
     def fuzz(case: schemathesis.Case) -> None:
         nonlocal calls
         calls += 1
@@ -597,7 +596,7 @@ def test_fuzz(operation_id: str, seeded: Seeded, fuzz_app: Any, request: pytest.
             pinned = _pinned(operation, finding, seeded.ids)
         try:
             _run(operation, role, mode, examples, seeded, fuzz_app, pinned)
-        except Exception as exc:
+        except (Exception, schemathesis.errors.FailureGroup) as exc:  # FailureGroup: a BaseException
             failures.append(_describe(role, mode.value, exc))
     assert not failures, f"{op.label}: {len(failures)} failing role/mode(s)\n\n" + "\n\n".join(failures)
 
