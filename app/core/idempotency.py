@@ -5,8 +5,9 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from sqlalchemy import JSON, ForeignKey, Integer, String, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -15,6 +16,10 @@ from app.core.errors import Conflict, Unprocessable
 from app.core.models import Base, UTCDateTime
 
 KEEP_FOR = timedelta(days=7)
+
+
+# The request header a phone sends with every write it may retry.
+IdempotencyKey = Annotated[str | None, Header(max_length=128, description="客户端生成的唯一请求编号")]
 
 
 class IdempotencyRecord(Base):

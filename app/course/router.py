@@ -5,7 +5,7 @@ import functools
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy import select
@@ -54,7 +54,7 @@ from app.privacy import audit
 from app.ticket.kpi import InvalidDateRange
 
 router = APIRouter(prefix="/courses", tags=["courses"])
-IdempotencyKey = Annotated[str | None, Header(max_length=128, description="客户端生成的唯一请求编号")]
+IdempotencyKey = idempotency.IdempotencyKey
 
 
 async def _session_read(session: Any, s: Any) -> SessionRead:

@@ -4,7 +4,7 @@ import functools
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
@@ -49,7 +49,7 @@ from app.user.models import User
 from app.wechat import moderation
 
 router = APIRouter(prefix="/repairs", tags=["repairs"])
-IdempotencyKey = Annotated[str | None, Header(max_length=128, description="客户端生成的唯一请求编号")]
+IdempotencyKey = idempotency.IdempotencyKey
 
 
 # --- price list and policy -------------------------------------------------------------

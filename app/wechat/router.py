@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import Field
 
@@ -25,7 +25,7 @@ me_router = APIRouter(prefix="/me", tags=["me"])
 router = APIRouter(prefix="/wechat", tags=["wechat"])
 review_router = APIRouter(prefix="/tickets", tags=["tickets"])
 
-IdempotencyKey = Annotated[str | None, Header(max_length=128, description="客户端生成的唯一请求编号")]
+IdempotencyKey = idempotency.IdempotencyKey
 
 
 class SubscriptionReport(InSchema):
