@@ -15,8 +15,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.user.models import User, UserIdentity, UserRole
 from app.wechat.client import WeChatClient
-
-WECHAT_PROVIDER = "wechat_mp"
+from app.wechat.identity import WECHAT_PROVIDER
 
 
 @dataclass(frozen=True)

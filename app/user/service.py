@@ -25,8 +25,7 @@ from app.privacy import audit
 from app.user import exceptions as exc
 from app.user.models import GridMember, User, UserIdentity, UserRole
 from app.user.schemas import MeRead, MeUpdate, RoleGrantIn, RoleGrantRead, UserCreate, UserRead, UserUpdate
-
-WECHAT_PROVIDER = "wechat_mp"
+from app.wechat.identity import WECHAT_PROVIDER
 
 
 async def _grants(session: AsyncSession, user_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[UserRole]]:
