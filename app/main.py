@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -129,9 +129,11 @@ def create_app(
         summary="可以服务（数据库可达）",
         responses={503: {"model": ErrorOut}},
     )
-    async def readyz() -> Health:
+    async def readyz(request: Request) -> Health:
+        # The app through the request, not a closure: FastAPI caches endpoints, and a closure over
+        # `app` would keep every app a test process builds alive until exit.
         try:
-            async with app.state.sessionmaker() as session:
+            async with request.app.state.sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
         except Exception as err:
             logging.getLogger("linli").warning("readiness check failed: %s", err)
