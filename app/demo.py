@@ -23,9 +23,9 @@ from app.core.numbering import LOCAL_TZ
 from app.core.security import PasswordHashing
 from app.org.models import Building, Category, Community, Department, DepartmentCategory, Grid, Subdistrict
 from app.user.models import GridMember, User, UserIdentity, UserRole
+from app.wechat.identity import WECHAT_PROVIDER, user_of
 
 DEMO_PASSWORD = "linli2026"
-WECHAT = "wechat_mp"
 
 SUBDISTRICT = {"code": "xyl", "name": "西一路街道", "city": "西安市", "district": "新城区"}
 
@@ -607,9 +607,7 @@ async def _ensure_classes(session: AsyncSession, settings: Settings, now: dateti
 async def _who(session: AsyncSession, name: str, load: Any) -> tuple[User, Any]:
     user_id = await session.scalar(select(User.id).where(User.username == name))
     if user_id is None:
-        user_id = await session.scalar(
-            select(UserIdentity.user_id).where(UserIdentity.provider == WECHAT, UserIdentity.subject == name)
-        )
+        user_id = getattr(await user_of(session, name), "id", None)
     loaded = await load(session, user_id)
     assert loaded is not None
     return loaded
@@ -629,10 +627,7 @@ async def _ensure_account(
     if acc.username:
         user = await session.scalar(select(User).where(User.username == acc.username))
     elif acc.openid:
-        identity = await session.scalar(
-            select(UserIdentity).where(UserIdentity.provider == WECHAT, UserIdentity.subject == acc.openid)
-        )
-        user = await session.get(User, identity.user_id) if identity else None
+        user = await user_of(session, acc.openid)
     if user is not None:
         return
     home = communities[acc.home] if acc.home else None
@@ -658,7 +653,7 @@ async def _ensure_account(
         grant.subdistrict_id, grant.department_id = subdistrict_id, departments[acc.scope].id
     session.add(grant)
     if acc.openid:
-        session.add(UserIdentity(user_id=user.id, provider=WECHAT, subject=acc.openid))
+        session.add(UserIdentity(user_id=user.id, provider=WECHAT_PROVIDER, subject=acc.openid))
     for gcode in acc.grids:
         session.add(GridMember(user_id=user.id, grid_id=grids[gcode].id))
     await session.flush()
