@@ -15,8 +15,8 @@ from app.api import body_limit_for, build_api_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
-from app.core.errors import ErrorOut, ServiceUnavailable, install_error_handlers
-from app.core.http_security import CORSMiddleware, SecurityHeaders, cors_options
+from app.core.errors import ErrorOut, ServerErrors, ServiceUnavailable, install_error_handlers
+from app.core.http_security import CORSMiddleware, NulGuard, SecurityHeaders, cors_options
 from app.core.limits import BodySizeLimit
 from app.core.ratelimit import MemoryCounter, RedisCounter
 from app.core.security import PasswordHashing
@@ -78,7 +78,9 @@ def create_app(
         )
         if isinstance(app.state.wechat, FakeWeChatClient) and app.state.wechat.on_event is None:
             # The fake "pushes" media-check verdicts straight to our push handler.
-            app.state.wechat.on_event = local_push_hook(app.state.sessionmaker, settings, app.state.clock)
+            app.state.wechat.on_event = local_push_hook(
+                app.state.sessionmaker, settings, app.state.clock, app.state.storage
+            )
         background = settings.background
         async with live_delivery(app, wechat_outbox, dispatch=background), sweeping(app, enabled=background):
             yield
@@ -114,6 +116,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(build_api_router())
     app.add_middleware(BodySizeLimit, limit_for=body_limit_for(settings))
+    app.add_middleware(NulGuard)
+    app.add_middleware(ServerErrors)  # the 500 envelope, inside CORS and SecurityHeaders: it gets theirs
     app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origins))
     app.add_middleware(SecurityHeaders)  # outermost: also on 413s and CORS preflight answers
     app.include_router(file_router)

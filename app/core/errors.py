@@ -7,8 +7,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("linli.errors")
 
@@ -136,6 +137,9 @@ _VALIDATION_MESSAGES = {
     "datetime_parsing": "时间格式不正确",
     "datetime_from_date_parsing": "时间格式不正确",
     "timezone_aware": "时间必须带时区",
+    "datetime_out_of_range": "时间超出支持的范围（2000–2100 年）",
+    "bbox_out_of_range": "范围不正确：经度在 -180 到 180 之间，纬度在 -90 到 90 之间，且最小值不大于最大值",
+    "string_contains_nul": "不能包含空字符（U+0000）",
 }
 
 _HTTP_CODES = {
@@ -160,10 +164,71 @@ def _envelope(
     return JSONResponse(status_code=status, content=body.model_dump(mode="json"), headers=headers)
 
 
-def _is_unique_violation(exc: IntegrityError) -> bool:
+def _sqlstate(exc: DBAPIError) -> str | None:
+    """The PostgreSQL SQLSTATE of a driver error (asyncpg's, under SQLAlchemy's adapter), if any."""
     orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
-    return sqlstate == "23505" or "UNIQUE constraint failed" in str(orig)
+    return getattr(orig, "sqlstate", None) or getattr(getattr(orig, "__cause__", None), "sqlstate", None)
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return _sqlstate(exc) == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+
+
+# Text PostgreSQL cannot store: U+0000 in text (22021, "invalid byte sequence for encoding UTF8: 0x00")
+# or in jsonb (22P05, "unsupported Unicode escape sequence"). Input schemas and NulGuard reject it
+# first; this is the last line for anything that reaches the database another way.
+_UNSTORABLE_TEXT = frozenset({"22021", "22P05"})
+
+
+def validation_envelope(errors: list[dict[str, str]]) -> JSONResponse:
+    """The 422 for invalid input: one entry per field, {field, location, type, message}."""
+    return _envelope(422, "request.invalid", "请求内容有误，请检查后重试", {"errors": errors})
+
+
+def input_error(location: str, type_: str, field: str = "") -> dict[str, str]:
+    """One entry of a 422's details.errors for a check made outside pydantic."""
+    return {"field": field, "location": location, "type": type_, "message": _VALIDATION_MESSAGES[type_]}
+
+
+def _server_error(exc: Exception) -> JSONResponse:
+    """Log an unexpected error with its traceback (once) and render the 500 envelope."""
+    # ServerErrors raises the exception on; the handler for Exception may then see it again.
+    if not getattr(exc, "_linli_logged", False):
+        log.exception("unhandled error", exc_info=exc)
+        exc._linli_logged = True  # type: ignore[attr-defined]
+    return _envelope(500, "server.error", "服务器出错了，请稍后再试")
+
+
+class ServerErrors:
+    """The 500 envelope for any exception escaping the app, rendered inside the header middleware.
+
+    Starlette renders the handler for Exception in ServerErrorMiddleware, which wraps every
+    app.add_middleware layer: a 500 from there would miss the security and CORS headers. Added
+    between those layers and the app, this renders it where they apply. The exception is raised on
+    afterwards, as ServerErrorMiddleware does, so servers log it and test clients may raise it
+    (ServerErrorMiddleware then sends nothing more: the response has started)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if not started:  # otherwise the client already has a status line: nothing to render
+                await _server_error(exc)(scope, receive, send)
+            raise
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -186,7 +251,7 @@ def install_error_handlers(app: FastAPI) -> None:
                     "message": _VALIDATION_MESSAGES.get(err.get("type", ""), err.get("msg", "")),
                 }
             )
-        return _envelope(422, "request.invalid", "请求内容有误，请检查后重试", {"errors": errors})
+        return validation_envelope(errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -200,7 +265,15 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("integrity error", exc_info=exc)
         return _envelope(500, "server.error", "服务器出错了，请稍后再试")
 
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        if _sqlstate(exc) in _UNSTORABLE_TEXT:
+            log.warning("text the database cannot store: %s", exc.orig)
+            return validation_envelope([input_error("", "string_contains_nul")])
+        raise exc  # on to ServerErrors: logged, the 500 envelope, raised on like any other
+
+    # Reached only for errors outside ServerErrors (in the outer middleware): Starlette renders
+    # this in ServerErrorMiddleware.
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return _envelope(500, "server.error", "服务器出错了，请稍后再试")
+        return _server_error(exc)

@@ -1,6 +1,7 @@
-"""Browser-facing hardening: security headers on every response and CORS for the H5 client.
+"""HTTP-level hardening: security headers on every response, CORS for the H5 client, and no
+U+0000 in a request's path or query string.
 
-Both are plain ASGI middleware (no BaseHTTPMiddleware), so streamed responses such as the
+All are plain ASGI middleware (no BaseHTTPMiddleware), so streamed responses such as the
 Server-Sent Events feed at /api/v1/events pass through chunk by chunk.
 """
 
@@ -9,11 +10,14 @@ import hashlib
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["CORSMiddleware", "SecurityHeaders", "cors_options", "docs_csp"]
+from app.core.errors import input_error, validation_envelope
+
+__all__ = ["CORSMiddleware", "NulGuard", "SecurityHeaders", "cors_options", "docs_csp"]
 
 # A JSON API never needs to load anything into a page, nor to be framed.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -33,6 +37,14 @@ _DOCS_CSP = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+# The H5 client (/m/) and the staff dashboard (/admin/), served by app/web: their own scripts,
+# styles and API calls only; photos are previewed from blob: URLs, charts and maps are inline SVG.
+WEB_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+WEB_PREFIXES = ("/m/", "/admin/")
 # The docs pages are a few KB; anything bigger is passed on without a script hash.
 _DOCS_MAX_BUFFER = 256 * 1024
 _INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.DOTALL | re.IGNORECASE)
@@ -85,7 +97,8 @@ class SecurityHeaders:
         if path in DOCS_PATHS:
             await self._docs(scope, receive, send, extra)
             return
-        extra.append((b"content-security-policy", API_CSP.encode()))
+        csp = WEB_CSP if path.startswith(WEB_PREFIXES) else API_CSP
+        extra.append((b"content-security-policy", csp.encode()))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -140,3 +153,27 @@ def cors_options(origins: list[str]) -> dict[str, Any]:
         "allow_credentials": False,
         "max_age": 600,
     }
+
+
+class NulGuard:
+    """Refuse a path or query string holding U+0000 (%00) with the 422 envelope.
+
+    PostgreSQL cannot store or compare text with U+0000 ("invalid byte sequence"), so such a value
+    would fail only once it reached a query, as a 500. JSON bodies are checked by InSchema; the path
+    and the query string, shared by every route, here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # GeoReport v2 answers in its own error format: app/open311/router.py checks its requests.
+        if scope["type"] == "http" and not scope["path"].startswith("/open311/"):
+            where = None
+            if "\x00" in scope["path"]:
+                where = "path"
+            elif b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+                where = "query"
+            if where is not None:
+                await validation_envelope([input_error(where, "string_contains_nul")])(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

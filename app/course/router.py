@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse, Response
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from app.auth.dependencies import AdminActor, CurrentActor, CurrentUser
@@ -19,7 +18,7 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.ratelimit import limited
-from app.core.schemas import Limit, Page
+from app.core.schemas import ApiDatetime, Limit, Page
 from app.course import exceptions as exc
 from app.course import help as help_service
 from app.course import service, stats, views
@@ -403,8 +402,8 @@ async def my_volunteer_hours(
     actor: CurrentActor,
     session: SessionDep,
     clock: ClockDep,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
 ) -> stats.VolunteerHours:
     return await stats.volunteer_hours(
         session,
@@ -455,8 +454,8 @@ async def volunteer_hours(
     clock: ClockDep,
     subdistrict_id: uuid.UUID,
     community_id: uuid.UUID | None = None,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
 ) -> stats.VolunteerHours:
     return await _staff_hours(actor, session, clock, subdistrict_id, community_id, date_from, date_to)
 
@@ -477,8 +476,8 @@ async def export_volunteer_hours(
     clock: ClockDep,
     subdistrict_id: uuid.UUID,
     community_id: uuid.UUID | None = None,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
 ) -> Response:
     report = await _staff_hours(actor, session, clock, subdistrict_id, community_id, date_from, date_to)
     name = f"volunteer-hours-{report.date_from:%Y%m%d}-{report.date_to:%Y%m%d}.csv"
@@ -503,8 +502,8 @@ async def course_stats(
     clock: ClockDep,
     subdistrict_id: uuid.UUID,
     community_id: uuid.UUID | None = None,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
 ) -> stats.CourseStats:
     return await stats.compute(
         session,
@@ -712,10 +711,6 @@ async def sign_up(
         out = await _signup_read(session, actor, result.signup, clock.now())
         return (201 if result.created else 200), str(result.signup.id), out.model_dump(mode="json")
 
-    if idempotency_key:
-        # Retries with one key racing each other: the session's row lock makes the later ones wait
-        # for the first to commit, so they find its stored answer (on SQLite writers queue anyway).
-        await service.get_session(session, session_id, lock=True)
     code, content = await idempotency.once(
         session,
         user_id=user.id,

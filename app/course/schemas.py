@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from app.core.schemas import InSchema, Name, OutSchema, PhoneCN
+from app.core.schemas import ApiDatetime, InSchema, Name, OutSchema, PhoneCN
 from app.course.models import CheckInMethod, Level, Relationship, SessionStatus, Topic
 from app.course.state import HelpStatus, SignupStatus
 
@@ -47,16 +47,16 @@ class CourseRead(OutSchema):
 
 
 class SessionCreate(InSchema):
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: ApiDatetime
+    ends_at: ApiDatetime
     venue: Venue
     capacity: int = Field(ge=1, le=1000)
     teacher_ids: list[uuid.UUID] = Field(default_factory=list, max_length=20)
 
 
 class SessionUpdate(InSchema):
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: ApiDatetime | None = None
+    ends_at: ApiDatetime | None = None
     venue: Venue | None = None
     capacity: int | None = Field(default=None, ge=1, le=1000, description="增加名额会自动递补候补学员")
     teacher_ids: list[uuid.UUID] | None = Field(default=None, max_length=20)
@@ -226,7 +226,7 @@ class HelpCreate(InSchema):
 
 
 class HelpScheduleIn(InSchema):
-    scheduled_for: AwareDatetime
+    scheduled_for: ApiDatetime
     place: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 

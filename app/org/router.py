@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from app.auth.dependencies import CurrentActor
 from app.auth.exceptions import OutOfScope
+from app.core.clock import ClockDep
 from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import responses
@@ -236,12 +237,13 @@ async def update_grid(
     "/grids/{grid_id}/workers",
     response_model=list[GridWorkerRead],
     summary="网格员名单",
+    description="社区管理员看到完整手机号（记入个人信息访问记录），其他人看到打码后的号码。",
     responses=responses(exc.GridNotFound),
 )
 async def list_grid_workers(
-    grid_id: uuid.UUID, actor: CurrentActor, session: SessionDep
+    grid_id: uuid.UUID, actor: CurrentActor, session: SessionDep, clock: ClockDep
 ) -> list[GridWorkerRead]:
-    return await service.list_grid_workers(session, actor=actor, grid_id=grid_id)
+    return await service.list_grid_workers(session, actor=actor, grid_id=grid_id, now=clock.now())
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -47,6 +48,7 @@ from app.org.schemas import (
     SubdistrictCreate,
     SubdistrictUpdate,
 )
+from app.privacy import audit
 from app.user.exceptions import NotGridWorker, UserNotFound
 from app.user.models import GridMember, User, UserRole
 
@@ -271,9 +273,13 @@ async def locate_grid(
 
 
 async def list_grid_workers(
-    session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID
+    session: AsyncSession, *, actor: Actor, grid_id: uuid.UUID, now: datetime
 ) -> list[GridWorkerRead]:
-    """Who serves a grid; full phone numbers for the community's administrators only."""
+    """Who serves a grid; full phone numbers for the community's administrators only.
+
+    Those full numbers are logged like any other (app/privacy/audit.py): a grid worker's number
+    here is their own mobile, the one they log in and verify with, not a published service line
+    (everyone else sees it masked), so an administrator reading it is an access to personal data."""
     grid = await get_grid(session, grid_id)
     scope = community_scope(await get_community(session, grid.community_id))
     full = can_see_person(actor, [scope])
@@ -289,6 +295,10 @@ async def list_grid_workers(
         .where(GridMember.grid_id == grid.id, User.is_active.is_(True))
         .order_by(User.display_name, User.id)
     )
+    workers = list(rows)
+    if full:
+        shown = [audit.phone(u.id, u.phone, grid.id) for u, _ in workers]
+        await audit.shown(session, actor, shown, resource="grid", now=now)
     return [
         GridWorkerRead(
             user_id=u.id,
@@ -296,7 +306,7 @@ async def list_grid_workers(
             phone=u.phone if full else mask_phone(u.phone),
             is_part_time=part_time,
         )
-        for u, part_time in rows
+        for u, part_time in workers
     ]
 
 

@@ -6,6 +6,15 @@ row per person, kind of data and resource to audit_log. Nothing is logged when p
 own data, when residents read (they only ever see the numbers of those handling their own
 matters), or when the value was masked or empty.
 
+Staff's own numbers are no exception. The grid worker roster (GET /grids/{id}/workers) and the
+craftsman profiles (GET /repairs/craftsmen, PUT /repairs/craftsmen/{id}) show administrators the
+full numbers of grid workers and craftsmen, and are logged like the rest: those are the people's
+own mobiles (the number they log in and verify with, and that WeChat can withdraw), not published
+service lines — residents and other workers only ever see them masked there — so reading one in
+full is an access to personal information. Published numbers (a department's duty phone) are not
+personal and are not logged. One rule then covers every full number: whose it is does not matter,
+only that it is someone else's and the reader holds a staff role.
+
 Read models call `shown` with what they disclosed, in the request's session and with its `now`.
 """
 

@@ -21,7 +21,7 @@ class AuditLog(IdMixin, Base):
 
     Written in the request that showed the data. Holds no copy of the data itself, only where it
     was shown (resource: user | ticket | repair_order | course_signup | course_help_request |
-    course_attendee, and its id)."""
+    course_attendee | grid | craftsman, and its id)."""
 
     __tablename__ = "audit_log"
     __table_args__ = (

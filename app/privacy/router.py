@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials
-from pydantic import AwareDatetime
 
 from app.auth import exceptions as auth_exc
 from app.auth.dependencies import CurrentActor, CurrentUser, bearer_scheme, get_auth, password_scheme
@@ -17,12 +16,13 @@ from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.numbering import LOCAL_TZ
 from app.core.pagination import InvalidCursor
-from app.core.schemas import Limit, Page
+from app.core.schemas import ApiDatetime, Limit, Page
 from app.privacy import exceptions as exc
 from app.privacy import service
 from app.privacy.models import AuditAction
 from app.privacy.schemas import AuditLogRead, DeleteAccountIn, PersonalDataExport
 from app.user.models import User
+from app.wechat.privacy import delete_files
 
 me_router = APIRouter(prefix="/me", tags=["privacy"])
 audit_router = APIRouter(prefix="/audit-log", tags=["privacy"])
@@ -90,7 +90,7 @@ async def delete_me(
         user, actor = auth
         keys = await service.delete_account(session, user=user, actor=actor, now=clock.now())
         # After the response: by then the request's transaction has committed.
-        background.add_task(service.delete_files, request.app.state.storage, keys)
+        background.add_task(delete_files, request.app.state.storage, keys)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -109,8 +109,8 @@ async def list_audit_log(
     subject_user_id: Annotated[uuid.UUID | None, Query(description="被查看的人")] = None,
     actor_id: Annotated[uuid.UUID | None, Query(description="查看的工作人员")] = None,
     action: AuditAction | None = None,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
     cursor: str | None = None,
     limit: Limit = 20,
 ) -> Page[AuditLogRead]:

@@ -3,22 +3,21 @@
 The export holds what we keep about the caller and nothing of anyone else: on a ticket they
 reported, only their own timeline entries; on an order they requested for someone else, not that
 household's name, phone, address or care category; on a signup they made for someone else, not
-the learner. Deletion anonymises the account (app/wechat/privacy.py anonymise): what they reported
-stays, tied to the anonymous account, so case histories and statistics remain whole.
+the learner. Deletion anonymises the account (app/wechat/privacy.py anonymise, the same erasure as a WeChat
+account cancellation): what they reported stays, tied to the anonymous account, so case histories
+and statistics remain whole.
 """
 
-import logging
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Actor
 from app.core import security
 from app.core.config import JwtSettings, Settings
-from app.core.idempotency import IdempotencyRecord
 from app.core.pagination import paginate
 from app.course.models import (
     Attendee,
@@ -31,7 +30,6 @@ from app.course.models import (
 from app.duty.models import WorkerDuty
 from app.media.models import Photo
 from app.media.service import photo_read
-from app.media.storage import Storage
 from app.notification.models import Notification
 from app.org.models import Building, Community
 from app.privacy import audit
@@ -64,8 +62,6 @@ from app.user.models import GridMember, User, UserIdentity, UserRole
 from app.user.service import WECHAT_PROVIDER
 from app.wechat.models import SubscriptionCredit
 from app.wechat.privacy import anonymise
-
-log = logging.getLogger("linli.privacy")
 
 # --- export -------------------------------------------------------------------------------
 
@@ -364,40 +360,13 @@ async def export_for(
 async def delete_account(session: AsyncSession, *, user: User, actor: Actor, now: datetime) -> list[str]:
     """Anonymise the caller's own resident account (PIPL Art. 47); staff accounts are refused.
 
-    Besides what anonymise erases, the stored answers of their Idempotency-Keys go (they quote
-    the person's own data back). The deletion itself is logged: a retried request with the same,
-    now stale, token is recognised by it. Returns the storage keys of the photos whose records
-    were deleted, for `delete_files` once this has been committed."""
+    The erasure is `anonymise`, the same as for a WeChat account cancellation (it also logs the
+    deletion, by which a retried request with the same, now stale, token is recognised). Returns
+    the storage keys of the photos whose records were deleted, for `delete_files` once this has
+    been committed."""
     if audit.has_staff_role(actor):
         raise exc.StaffAccountNotDeletable()
-    photos = {
-        pid: (full, thumb)
-        for pid, full, thumb in await session.execute(
-            select(Photo.id, Photo.storage_key, Photo.thumb_key).where(Photo.owner_id == user.id)
-        )
-    }
-    await anonymise(session, user, now=now)
-    await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.user_id == user.id))
-    await audit.record(
-        session,
-        actor_id=user.id,
-        action=AuditAction.ACCOUNT_DELETED,
-        subject_user_id=user.id,
-        resource="user",
-        resource_id=user.id,
-        now=now,
-    )
-    kept = set(await session.scalars(select(Photo.id).where(Photo.id.in_(list(photos))))) if photos else set()
-    return [key for pid, keys in photos.items() if pid not in kept for key in keys]
-
-
-async def delete_files(storage: Storage, keys: list[str]) -> None:
-    """Remove deleted photos' files (run after the deletion is committed; failures only logged)."""
-    for key in keys:
-        try:
-            await storage.delete(key)
-        except Exception:
-            log.exception("could not delete stored photo %s", key)
+    return await anonymise(session, user, now=now)
 
 
 async def deleted_since_issued(session: AsyncSession, *, jwt: JwtSettings, token: str, now: datetime) -> bool:

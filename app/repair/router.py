@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from app.auth.dependencies import AdminActor, CurrentActor, CurrentUser
 from app.core import idempotency
@@ -16,7 +15,8 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.ratelimit import limited
-from app.core.schemas import Limit, Page
+from app.core.schemas import ApiDatetime, Limit, Page
+from app.privacy import audit
 from app.repair import exceptions as exc
 from app.repair import service, stats, views
 from app.repair.models import Craftsman, RepairCategory
@@ -164,6 +164,10 @@ async def estimate(
 
 
 async def _craftsman_read(session: Any, c: Craftsman, counts: dict[uuid.UUID, int]) -> CraftsmanRead:
+    """A profile with the craftsman's full phone number. Shown to subdistrict or community staff
+    (the routes below log it, app/privacy/audit.py) or to the craftsman themselves: the number is
+    the craftsman's own mobile, not a published service line, so staff reading it is an access to
+    personal data like any other."""
     user = await session.get(User, c.user_id)
     return CraftsmanRead(
         user_id=c.user_id,
@@ -186,11 +190,18 @@ async def _craftsman_read(session: Any, c: Craftsman, counts: dict[uuid.UUID, in
     responses=responses(exc.ScopeForbidden),
 )
 async def list_craftsmen(
-    subdistrict_id: uuid.UUID, actor: AdminActor, session: SessionDep
+    subdistrict_id: uuid.UUID, actor: AdminActor, session: SessionDep, clock: ClockDep
 ) -> list[CraftsmanRead]:
     rows = await service.list_craftsmen(session, actor=actor, subdistrict_id=subdistrict_id)
     counts = await service.active_order_counts(session, [c.user_id for c in rows])
-    return [await _craftsman_read(session, c, counts) for c in rows]
+    out = [await _craftsman_read(session, c, counts) for c in rows]
+    await _log_phones(session, actor, out, clock)
+    return out
+
+
+async def _log_phones(session: Any, actor: Any, profiles: list[CraftsmanRead], clock: Any) -> None:
+    shown = [audit.phone(p.user_id, p.phone, p.user_id) for p in profiles]
+    await audit.shown(session, actor, shown, resource="craftsman", now=clock.now())
 
 
 @router.get(
@@ -214,10 +225,17 @@ async def my_craftsman_profile(actor: CurrentActor, session: SessionDep) -> Craf
     responses=responses(exc.ScopeForbidden, exc.UserNotCraftsman, exc.CraftsmanNotEligible),
 )
 async def put_craftsman(
-    user_id: uuid.UUID, body: CraftsmanIn, actor: AdminActor, session: SessionDep, settings: SettingsDep
+    user_id: uuid.UUID,
+    body: CraftsmanIn,
+    actor: AdminActor,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
 ) -> CraftsmanRead:
     c = await service.put_craftsman(session, actor=actor, user_id=user_id, data=body, settings=settings)
-    return await _craftsman_read(session, c, await service.active_order_counts(session, [c.user_id]))
+    out = await _craftsman_read(session, c, await service.active_order_counts(session, [c.user_id]))
+    await _log_phones(session, actor, [out], clock)
+    return out
 
 
 # --- orders ----------------------------------------------------------------------------
@@ -266,39 +284,32 @@ async def create_order(
     settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    scope = "POST /api/v1/repairs/orders"
-    body_hash = idempotency.request_hash(body.model_dump(mode="json"))
-    if idempotency_key:
-        seen = await idempotency.lookup(
-            session, user_id=user.id, scope=scope, key=idempotency_key, body_hash=body_hash, now=clock.now()
-        )
-        if seen is not None:
-            return JSONResponse(status_code=seen.status_code, content=seen.response)
-    screened = await moderation.screen_text(
-        session,
-        request.app.state.wechat,
-        user_id=user.id,
-        # The address is free text too, and the public board shows part of it.
-        text="\n".join(t for t in (body.description, body.address) if t),
-        settings=settings,
-    )
-    order = await service.create_order(
-        session, actor=actor, user=user, clock=clock, data=body, screened=screened
-    )
-    out = await _read(session, order, actor, settings, clock)
-    if idempotency_key:
-        await idempotency.remember(
+
+    async def run() -> tuple[int, str | None, dict[str, Any]]:
+        screened = await moderation.screen_text(
             session,
+            request.app.state.wechat,
             user_id=user.id,
-            scope=scope,
-            key=idempotency_key,
-            body_hash=body_hash,
-            now=clock.now(),
-            status_code=201,
-            resource_id=str(order.id),
-            response=out.model_dump(mode="json"),
+            # The address is free text too, and the public board shows part of it.
+            text="\n".join(t for t in (body.description, body.address) if t),
+            settings=settings,
         )
-    return out
+        order = await service.create_order(
+            session, actor=actor, user=user, clock=clock, data=body, screened=screened
+        )
+        out = await _read(session, order, actor, settings, clock)
+        return 201, str(order.id), out.model_dump(mode="json")
+
+    code, content = await idempotency.once(
+        session,
+        user_id=user.id,
+        scope="POST /api/v1/repairs/orders",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        now=clock.now(),
+        run=run,
+    )
+    return JSONResponse(status_code=code, content=content)
 
 
 @router.post(
@@ -369,8 +380,8 @@ async def repair_stats(
     clock: ClockDep,
     subdistrict_id: uuid.UUID,
     community_id: uuid.UUID | None = None,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
 ) -> stats.RepairStats:
     return await stats.compute(
         session,

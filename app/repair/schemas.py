@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from app.auth.permissions import CareCategory
-from app.core.schemas import InSchema, OutSchema, PhoneCN
+from app.core.schemas import ApiDatetime, InSchema, OutSchema, PhoneCN
 from app.media.schemas import PhotoRead
 from app.repair.models import PaymentMethod, RepairCategory
 from app.repair.pricing import LineKind
@@ -162,7 +162,7 @@ class AssignIn(InSchema):
 
 
 class ScheduleIn(InSchema):
-    visit_at: AwareDatetime = Field(description="约定上门时间（带时区）")
+    visit_at: ApiDatetime = Field(description="约定上门时间（带时区）")
     note: Note | None = None
 
 

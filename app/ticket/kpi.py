@@ -109,7 +109,10 @@ def date_window(
 ) -> tuple[datetime, datetime]:
     """The [from, to) range asked for; the last DEFAULT_DAYS days by default."""
     end = date_to or now
-    start = date_from or end - timedelta(days=DEFAULT_DAYS)
+    try:
+        start = date_from or end - timedelta(days=DEFAULT_DAYS)
+    except OverflowError:  # before year 1; API inputs are bounded (ApiDatetime), other callers may not be
+        raise InvalidDateRange(date_to=end.isoformat()) from None
     if start >= end or end - start > timedelta(days=MAX_DAYS):
         raise InvalidDateRange(date_from=start.isoformat(), date_to=end.isoformat())
     return start, end

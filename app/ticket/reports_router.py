@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from app.auth.dependencies import CurrentActor, NotStaff
 from app.core.clock import ClockDep
@@ -16,7 +15,7 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.pagination import InvalidCursor
-from app.core.schemas import Limit, Page
+from app.core.schemas import ApiDatetime, Limit, Page
 from app.org import geo
 from app.org.exceptions import CommunityNotFound
 from app.ticket import export, kpi, public
@@ -44,8 +43,8 @@ async def response_stats(
     clock: ClockDep,
     scope: kpi.StatsScope,
     scope_id: uuid.UUID,
-    date_from: Annotated[AwareDatetime | None, Query(description=_RANGE_HELP)] = None,
-    date_to: Annotated[AwareDatetime | None, Query(description="不含此时刻；默认为现在")] = None,
+    date_from: Annotated[ApiDatetime | None, Query(description=_RANGE_HELP)] = None,
+    date_to: Annotated[ApiDatetime | None, Query(description="不含此时刻；默认为现在")] = None,
 ) -> kpi.ResponseStats:
     return await kpi.response_stats(
         session,
@@ -83,8 +82,8 @@ async def export_tickets(
     grid_id: uuid.UUID | None = None,
     community_id: uuid.UUID | None = None,
     overdue: bool | None = None,
-    date_from: Annotated[AwareDatetime | None, Query(description=_RANGE_HELP)] = None,
-    date_to: AwareDatetime | None = None,
+    date_from: Annotated[ApiDatetime | None, Query(description=_RANGE_HELP)] = None,
+    date_to: ApiDatetime | None = None,
 ) -> StreamingResponse:
     now = clock.now()
     filters = export.ExportFilters(

@@ -4,9 +4,8 @@ import functools
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from app.auth.dependencies import CurrentActor, CurrentUser
 from app.core import idempotency
@@ -16,7 +15,7 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import responses
 from app.core.ratelimit import limited
-from app.core.schemas import InSchema, Limit, Page
+from app.core.schemas import ApiDatetime, BBox, InSchema, Limit, Page
 from app.org import geo
 from app.org.exceptions import BuildingNotFound
 from app.org.models import Category
@@ -73,66 +72,57 @@ async def create_ticket(
     session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
-    idempotency_key: Annotated[
-        str | None, Header(max_length=128, description="客户端生成的唯一请求编号")
-    ] = None,
+    idempotency_key: idempotency.IdempotencyKey = None,
 ) -> Any:
     now = clock.now()
-    scope = "POST /api/v1/tickets"
-    body_hash = idempotency.request_hash(body.model_dump(mode="json"))
-    if idempotency_key:
-        seen = await idempotency.lookup(
-            session, user_id=user.id, scope=scope, key=idempotency_key, body_hash=body_hash, now=now
-        )
-        if seen is not None:
-            return JSONResponse(status_code=seen.status_code, content=seen.response)
-    screened = await moderation.screen_text(
-        session,
-        request.app.state.wechat,
-        user_id=user.id,
-        # The address is free text too, and the public board shows part of it.
-        text="\n".join(t for t in (body.description, body.address) if t),
-        settings=settings,
-    )
-    ticket, duplicates = await service.create_ticket(
-        session,
-        actor=actor,
-        reporter=user,
-        clock=clock,
-        settings=settings,
-        cache=request.app.state.grid_index,
-        data=body,
-        screened=screened,
-    )
-    # The category is in the session already (no query): it was checked when routing.
-    category = await session.get(Category, ticket.category_id)
-    names = {ticket.category_id: category.name if category else ""}
-    read = await views.detail(
-        session, ticket, actor=actor, settings=settings, now=now, category_name=names[ticket.category_id]
-    )
-    dup_briefs = await views.briefs(
-        session,
-        [t for t, _ in duplicates],
-        actor=actor,
-        now=now,
-        system=geo.CoordSystem.WGS84,
-        distances=[d for _, d in duplicates],
-        names=names,
-    )
-    out = TicketCreated(**read.model_dump(), possible_duplicates=dup_briefs)
-    if idempotency_key:
-        await idempotency.remember(
+
+    async def run() -> tuple[int, str | None, dict[str, Any]]:
+        screened = await moderation.screen_text(
             session,
+            request.app.state.wechat,
             user_id=user.id,
-            scope=scope,
-            key=idempotency_key,
-            body_hash=body_hash,
-            now=now,
-            status_code=201,
-            resource_id=str(ticket.id),
-            response=out.model_dump(mode="json"),
+            # The address is free text too, and the public board shows part of it.
+            text="\n".join(t for t in (body.description, body.address) if t),
+            settings=settings,
         )
-    return out
+        ticket, duplicates = await service.create_ticket(
+            session,
+            actor=actor,
+            reporter=user,
+            clock=clock,
+            settings=settings,
+            cache=request.app.state.grid_index,
+            data=body,
+            screened=screened,
+        )
+        # The category is in the session already (no query): it was checked when routing.
+        category = await session.get(Category, ticket.category_id)
+        names = {ticket.category_id: category.name if category else ""}
+        read = await views.detail(
+            session, ticket, actor=actor, settings=settings, now=now, category_name=names[ticket.category_id]
+        )
+        dup_briefs = await views.briefs(
+            session,
+            [t for t, _ in duplicates],
+            actor=actor,
+            now=now,
+            system=geo.CoordSystem.WGS84,
+            distances=[d for _, d in duplicates],
+            names=names,
+        )
+        out = TicketCreated(**read.model_dump(), possible_duplicates=dup_briefs)
+        return 201, str(ticket.id), out.model_dump(mode="json")
+
+    code, content = await idempotency.once(
+        session,
+        user_id=user.id,
+        scope="POST /api/v1/tickets",
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        now=now,
+        run=run,
+    )
+    return JSONResponse(status_code=code, content=content)
 
 
 @router.get(
@@ -153,15 +143,9 @@ async def list_tickets(
     grid_id: uuid.UUID | None = None,
     community_id: uuid.UUID | None = None,
     overdue: bool | None = None,
-    date_from: AwareDatetime | None = None,
-    date_to: AwareDatetime | None = None,
-    bbox: Annotated[
-        str | None,
-        Query(
-            pattern=r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$",
-            description="最小经度,最小纬度,最大经度,最大纬度",
-        ),
-    ] = None,
+    date_from: ApiDatetime | None = None,
+    date_to: ApiDatetime | None = None,
+    bbox: Annotated[BBox | None, Query(description="最小经度,最小纬度,最大经度,最大纬度")] = None,
     coord_system: CoordParam = geo.CoordSystem.WGS84,
     moderation_in: Annotated[
         moderation.TextVerdict | None,

@@ -296,8 +296,10 @@ async def list_users(
             )
         )
     if q:
-        like = f"%{q.strip()}%"
-        stmt = stmt.where(or_(User.display_name.like(like), User.username.like(like), User.phone.like(like)))
+        # autoescape: a % or _ typed in the search box is text, not a wildcard.
+        text = q.strip()
+        searched = (User.display_name, User.username, User.phone)
+        stmt = stmt.where(or_(*(col.contains(text, autoescape=True) for col in searched)))
     rows, next_cursor = await paginate(
         session, stmt, columns=[User.created_at, User.id], cursor=cursor, limit=limit, descending=True
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import Clock
 from app.core.config import Settings, WeChatSettings
+from app.media.storage import Storage
 from app.wechat import identity, moderation, privacy, service
 from app.wechat.push_crypto import MessageCrypto, PushCryptoError, signature_ok
 
@@ -103,9 +104,16 @@ def media_result(event: dict[str, Any]) -> tuple[str, int | None]:
 
 
 async def handle_event(
-    session: AsyncSession, event: dict[str, Any], *, settings: Settings, now: datetime
+    session: AsyncSession,
+    event: dict[str, Any],
+    *,
+    settings: Settings,
+    now: datetime,
+    files: list[str] | None = None,
 ) -> bool:
-    """Act on one pushed event; False asks WeChat to push it again later."""
+    """Act on one pushed event; False asks WeChat to push it again later. The storage keys of photos
+    it deleted are added to `files`: the caller removes them once the transaction has committed."""
+    files = [] if files is None else files
     name = event.get("Event")
     openid = event.get("OpenID") or event.get("FromUserName")
     if name == "wxa_media_check":
@@ -125,13 +133,12 @@ async def handle_event(
         if user is None:
             return True  # nothing held for this person (or already anonymised)
         if name == "user_authorization_cancellation":
-            await privacy.anonymise(session, user, now=now)
+            files.extend(await privacy.anonymise(session, user, now=now))
         elif name == "user_info_modified":
             await privacy.revoke(session, user, {privacy.REVOKE_PROFILE}, now=now)
         else:
-            done = await privacy.revoke(
-                session, user, privacy.parse_revoke_info(event.get("RevokeInfo")), now=now
-            )
+            revoked = privacy.parse_revoke_info(event.get("RevokeInfo"))
+            done = await privacy.revoke(session, user, revoked, now=now, files=files)
             log.info("authorization revoked by user %s: erased %s", user.id, done or "nothing")
         return True
     if name in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
@@ -175,16 +182,25 @@ async def _subscription_event(
 
 
 def local_push_hook(
-    maker: async_sessionmaker[AsyncSession], settings: Settings, clock: Clock, *, tries: int = 5
+    maker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    clock: Clock,
+    storage: Storage | None = None,
+    *,
+    tries: int = 5,
 ) -> Callable[[dict[str, Any]], Awaitable[None]]:
     """For the in-process fake WeChat: hand its events to handle_event as the push URL would,
     pushing again a little later while the verdict's trace_id is not stored yet."""
 
     async def push(event: dict[str, Any]) -> None:
         for attempt in range(tries):
+            files: list[str] = []
             async with maker() as session, session.begin():
-                if await handle_event(session, event, settings=settings, now=clock.now()):
-                    return
+                handled = await handle_event(session, event, settings=settings, now=clock.now(), files=files)
+            if handled:
+                if storage is not None:
+                    await privacy.delete_files(storage, files)
+                return
             await asyncio.sleep(0.1 * (attempt + 1))
         log.warning("fake push of %s never matched", event.get("Event"))
 

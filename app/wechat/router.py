@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import Field
 
@@ -17,7 +17,7 @@ from app.core.db import SessionDep
 from app.core.deps import SettingsDep
 from app.core.errors import Forbidden, ServiceUnavailable, Unprocessable, responses
 from app.core.schemas import InSchema, OutSchema
-from app.wechat import moderation, push, service
+from app.wechat import moderation, privacy, push, service
 
 log = logging.getLogger("linli.wechat.push")
 
@@ -238,6 +238,7 @@ async def verify_push_url(
 )
 async def receive_push(
     request: Request,
+    background: BackgroundTasks,
     session: SessionDep,
     settings: SettingsDep,
     clock: ClockDep,
@@ -263,8 +264,12 @@ async def receive_push(
         raise PushSignatureInvalid() from None
     except (push.BadBody, json.JSONDecodeError, UnicodeDecodeError):
         raise PushBodyInvalid() from None
-    handled = await push.handle_event(session, event, settings=settings, now=clock.now())
+    files: list[str] = []
+    handled = await push.handle_event(session, event, settings=settings, now=clock.now(), files=files)
     if not handled:
         # A verdict for a trace_id we have not stored yet: WeChat pushes again later.
         raise PushNotReady()
+    # Photos erased by a cancellation or a withdrawn authorization: their files go after the
+    # response, when the request's transaction has committed.
+    background.add_task(privacy.delete_files, request.app.state.storage, files)
     return PlainTextResponse("success")

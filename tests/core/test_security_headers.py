@@ -90,11 +90,6 @@ class TestHeadersOnEveryResponse:
         assert r.status_code == 413 and r.json()["code"] == "request.too_large"
         assert_security_headers(r)
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="Starlette renders the handler for Exception in ServerErrorMiddleware, outside every "
-        "app.add_middleware layer: a 500 gets neither the security nor the CORS headers",
-    )
     async def test_500_envelope(self, app: FastAPI) -> None:
         @app.get("/_test/boom")
         async def boom() -> None:

@@ -275,3 +275,48 @@ class TestReadOnlyRequests:
         r = await asyncio.wait_for(task, timeout=10)
         assert r.status_code == 200, r.text
         assert await live.scalar(select(func.count()).select_from(AuditLog)) == 2
+
+
+class TestStaffNumbers:
+    """Grid workers' and craftsmen's own mobiles, shown in full to administrators, are logged like
+    anyone's (app/privacy/audit.py); masked reads and one's own are not."""
+
+    async def test_an_admin_reading_a_grid_roster_is_logged_per_worker(self, session, w, get_ok) -> None:  # type: ignore[no-untyped-def]
+        path = f"/api/v1/grids/{w.g1.id}/workers"
+        for who in (w.resident, w.worker, w.c2_admin):  # masked for all of them
+            [row] = await get_ok(path, who)
+            assert row["phone"] == "137****1111"
+        assert await audit_rows(session) == []
+
+        [row] = await get_ok(path, w.c1_admin)
+        assert row["phone"] == "13700001111"
+        rows = await audit_rows(session)
+        assert summary(rows) == {(w.c1_admin.id, PHONE, w.worker.id, "grid")}
+        assert [r.resource_id for r in rows] == [w.g1.id]
+
+    async def test_craftsman_profiles_shown_to_staff_are_logged_not_to_the_craftsman(  # type: ignore[no-untyped-def]
+        self, client, auth, session, w, get_ok
+    ) -> None:
+        craftsman = await make_user(
+            session, (Role.CRAFTSMAN, w.s1), phone="13500002222", display_name="王师傅"
+        )
+        await session.commit()
+        r = await client.put(
+            f"/api/v1/repairs/craftsmen/{craftsman.id}",
+            json={"subdistrict_id": str(w.s1.id), "skills": ["plumbing"]},
+            headers=auth(w.sub_admin),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["phone"] == "13500002222"
+        assert summary(await audit_rows(session)) == {(w.sub_admin.id, PHONE, craftsman.id, "craftsman")}
+        await session.execute(AuditLog.__table__.delete())
+        await session.commit()
+
+        assert (await get_ok("/api/v1/repairs/craftsmen/me", craftsman))["phone"] == "13500002222"
+        assert await audit_rows(session) == []
+
+        [listed] = await get_ok("/api/v1/repairs/craftsmen", w.c1_admin, subdistrict_id=str(w.s1.id))
+        assert listed["phone"] == "13500002222"
+        rows = await audit_rows(session)
+        assert summary(rows) == {(w.c1_admin.id, PHONE, craftsman.id, "craftsman")}
+        assert [r.resource_id for r in rows] == [craftsman.id]

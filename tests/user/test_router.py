@@ -539,6 +539,11 @@ class TestListUsers:
         assert [u["id"] for u in by_name] == [str(w.resident.id)]
         assert [u["id"] for u in by_phone] == [str(w.worker.id)]
 
+    @pytest.mark.parametrize("q", ["%", "_", "1370000_111", "%00"])
+    async def test_wildcards_typed_in_the_search_are_text(self, client, settings, clock, w, q: str) -> None:
+        items = await _list_all(client, bearer(settings, clock, w.sub_admin), q=q)
+        assert items == []
+
     async def test_an_unknown_role_filter_is_refused(self, client, settings, clock, w) -> None:
         r = await client.get(USERS, headers=bearer(settings, clock, w.c1_admin), params={"role": "mayor"})
         _error(r, 422, "request.invalid")

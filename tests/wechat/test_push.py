@@ -24,6 +24,7 @@ from app.auth.permissions import Role
 from app.core.config import Settings
 from app.duty.models import WorkerDuty
 from app.media.models import Photo
+from app.media.storage import StoredObjectMissing
 from app.notification.models import Notification, OutboxMessage
 from app.notification.outbox import dispatch_channel
 from app.ticket.models import Ticket, TicketEvent
@@ -746,9 +747,17 @@ class TestAuthorizationRevoked:
         kept = await px.upload(w.resident)
         ticket = await px.report(w.resident, [kept["id"]], w.category.id)
         others = await px.upload(w.other_resident)
+        stored = {
+            p["id"]: (await fresh(session, Photo, id=uuid.UUID(p["id"]))).storage_key for p in (loose, kept)
+        }
         assert_success(await px.push(privacy_event(RESIDENT_OPENID, RevokeInfo="14")))
 
         assert await fresh(session, Photo, id=uuid.UUID(loose["id"])) is None
+        # The file goes too (after the commit), the kept photo's file stays.
+        storage = px.app.state.storage
+        with pytest.raises(StoredObjectMissing):
+            await storage.get(stored[loose["id"]])
+        assert await storage.get(stored[kept["id"]])
         r = await px.client.get(f"{UPLOADS}/{loose['id']}", headers=px.auth(w.resident))
         assert_envelope(r, 404, "photo.not_found")
         assert await fresh(session, Photo, id=uuid.UUID(kept["id"])) is not None
