@@ -10,6 +10,7 @@ from app.course.router import router as course_router
 from app.duty.router import router as duty_router
 from app.media.router import router as media_router
 from app.notification.router import router as notification_router
+from app.open311.router import keys_router as open311_keys_router
 from app.org.router import router as org_router
 from app.privacy.router import audit_router
 from app.privacy.router import me_router as privacy_me_router
@@ -33,7 +34,7 @@ def build_api_router() -> APIRouter:
     # reports_router first: its /tickets/export must match before /tickets/{ticket_id}.
     for r in (auth_router, me_router, users_router, org_router, media_router, reports_router, ticket_router):
         api.include_router(r)
-    for r in (notification_router, duty_router, repair_router, course_router):
+    for r in (notification_router, duty_router, repair_router, course_router, open311_keys_router):
         api.include_router(r)
     for r in (wechat_me_router, review_router, wechat_router, privacy_me_router, audit_router):
         api.include_router(r)

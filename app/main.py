@@ -24,6 +24,7 @@ from app.jobs import sweeping
 from app.media.router import file_router
 from app.media.storage import Storage, build_storage
 from app.notification.outbox import InProcessBroker, OutboxDispatcher, RedisBroker, live_delivery
+from app.open311.router import router as open311_router
 from app.org.service import GridIndexCache
 from app.wechat.client import FakeWeChatClient, WeChatClient, build_wechat_client
 from app.wechat.push import local_push_hook
@@ -121,6 +122,7 @@ def create_app(
     app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origins))
     app.add_middleware(SecurityHeaders)  # outermost: also on 413s and CORS preflight answers
     app.include_router(file_router)
+    app.include_router(open311_router)  # GeoReport v2: errors in the spec's format, not the envelope
 
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="进程存活")
     async def healthz() -> Health:

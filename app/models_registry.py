@@ -7,6 +7,7 @@ from app.course import models as course_models
 from app.duty import models as duty_models
 from app.media import models as media_models
 from app.notification import models as notification_models
+from app.open311 import models as open311_models
 from app.org import models as org_models
 from app.privacy import models as privacy_models
 from app.repair import models as repair_models
@@ -23,6 +24,7 @@ __all__ = [
     "media_models",
     "notification_models",
     "numbering",
+    "open311_models",
     "org_models",
     "privacy_models",
     "repair_models",

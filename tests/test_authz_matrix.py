@@ -293,6 +293,11 @@ async def build_world(
         )
     )
 
+    # Open311: a partner key for S1, issued by the subdistrict (the key is shown only then).
+    key = {"subdistrict_id": ids["s1"], "partner_name": "12345 热线"}
+    key = await b.call("POST", f"{API}/open311/keys", U["subdistrict_admin"], 201, json=key)
+    ids["open311_key"], ids["open311_key_id"] = key["api_key"], key["id"]
+
     for who in GRID_WORKERS:
         await b.call("POST", f"{API}/workers/me/duty", U[who], json={"on_duty": True, **IN_G1})
 
@@ -779,6 +784,23 @@ MATRIX: list[Op] = [
     # --- operations -----------------------------------------------------------------------------
     op("GET", "/healthz", EVERYONE),
     op("GET", "/readyz", EVERYONE),
+    # --- Open311 GeoReport v2 (no login; filing takes a partner api_key) and its keys -----------
+    op("POST", "/open311/keys", S1_STAFF, ok=201, body=in_s1(partner_name="城市网格平台")),
+    op("GET", "/open311/keys", S1_STAFF, params=in_s1()),
+    op("DELETE", "/open311/keys/{key_id}", S1_STAFF, ok=204, deny=404, on="open311_key_id"),
+    Op("GET", "/open311/v2/discovery.{format}", EVERYONE, login=False, ids={"format": "json"}),
+    Op("GET", "/open311/v2/services.{format}", EVERYONE, login=False, ids={"format": "xml"}),
+    Op("GET", "/open311/v2/services/{service_code}.{format}", EVERYONE, login=False,
+       ids={"service_code": "category", "format": "json"}),
+    Op("POST", "/open311/v2/requests.{format}", EVERYONE, ok=201, login=False, ids={"format": "json"},
+       form=lambda w, r: {"api_key": w.open311_key, "service_code": w.category, "description": "路灯不亮",
+                          "lat": "34.272", "long": "108.952"}),
+    Op("GET", "/open311/v2/tokens/{token_id}.{format}", EVERYONE, login=False,
+       ids={"token_id": "t_new", "format": "json"}),
+    Op("GET", "/open311/v2/requests.{format}", EVERYONE, login=False, ids={"format": "json"}),
+    Op("GET", "/open311/v2/requests/{service_request_id}.{format}", EVERYONE, login=False,
+       ids={"service_request_id": "t_new", "format": "xml"}),
+    Op("GET", "/open311/v2/servicerequestupdates.{format}", EVERYONE, login=False, ids={"format": "json"}),
 ]
 # fmt: on
 
