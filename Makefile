@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run migrate demo test lint format openapi bench lock clean
+.PHONY: install browser run migrate demo test lint format openapi bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Linli needs Python 3.11")'
@@ -28,8 +28,14 @@ demo: migrate
 run: demo
 	$(VENV)/bin/uvicorn app.main:app --host 127.0.0.1 --port $(PORT) --timeout-graceful-shutdown 5
 
+## Debian's Chromium for the browser tests (tests/e2e); Playwright never downloads a browser.
+browser:
+	@test -x /usr/bin/chromium || { echo "installing chromium from Debian's packages …"; \
+	  export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && \
+	  apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; }
+
 ## Install and run the whole test suite (add PostgreSQL with LINLI_TEST_POSTGRES_URL=...).
-test: install
+test: install browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -26,6 +26,7 @@ from app.media.storage import Storage, build_storage
 from app.notification.outbox import InProcessBroker, OutboxDispatcher, RedisBroker, live_delivery
 from app.open311.router import router as open311_router
 from app.org.service import GridIndexCache
+from app.web.router import router as web_router
 from app.wechat.client import FakeWeChatClient, WeChatClient, build_wechat_client
 from app.wechat.push import local_push_hook
 from app.wechat.service import wechat_deliverer
@@ -123,6 +124,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)  # outermost: also on 413s and CORS preflight answers
     app.include_router(file_router)
     app.include_router(open311_router)  # GeoReport v2: errors in the spec's format, not the envelope
+    app.include_router(web_router)  # /m/ and /admin/: the H5 client and the dashboard
 
     @app.get("/healthz", response_model=Health, tags=["ops"], summary="进程存活")
     async def healthz() -> Health:
