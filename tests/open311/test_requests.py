@@ -2,6 +2,7 @@
 (the rules of the public board), and what a partner's own key adds."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select, update
@@ -240,3 +241,24 @@ class TestFiling:
         )
         assert ticket.grid_id == w.g1.id and ticket.routed_by == "grid"
         assert abs(ticket.lat - 34.2705) < 1e-5 and abs(ticket.lng - 108.9505) < 1e-5  # stored in WGS-84
+
+
+@pytest.mark.parametrize("escaped", [True, False], ids=["percent-escaped", "raw-utf8"])
+async def test_form_text_is_read_as_utf8_escaped_or_not(client, partner, w, session, escaped: bool) -> None:  # type: ignore[no-untyped-def]
+    """curl -d and some partner systems send the characters unescaped; both must arrive intact."""
+    form = {
+        "api_key": partner.key,
+        "service_code": str(w.category.id),
+        "description": "路灯不亮了，晚上很黑",
+        "lat": "34.2705",
+        "long": "108.949",
+    }
+    body = (
+        urlencode(form).encode()
+        if escaped
+        else "&".join(f"{k}={v}" for k, v in form.items()).replace("，", "%EF%BC%8C").encode()
+    )
+    r = await client.post(URL, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201, r.text
+    ticket = await session.scalar(select(Ticket).where(Ticket.number == r.json()[0]["service_request_id"]))
+    assert ticket.description == "路灯不亮了，晚上很黑"
