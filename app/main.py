@@ -121,7 +121,8 @@ def create_app(
     app.add_middleware(NulGuard)
     app.add_middleware(ServerErrors)  # the 500 envelope, inside CORS and SecurityHeaders: it gets theirs
     app.add_middleware(CORSMiddleware, **cors_options(settings.cors_origins))
-    app.add_middleware(SecurityHeaders)  # outermost: also on 413s and CORS preflight answers
+    # Outermost: also on 413s and CORS preflight answers. The map tiles' host may serve the pages' images.
+    app.add_middleware(SecurityHeaders, tile_origin=settings.web.tile_origin)
     app.include_router(file_router)
     app.include_router(open311_router)  # GeoReport v2: errors in the spec's format, not the envelope
     app.include_router(web_router)  # /m/ and /admin/: the H5 client and the dashboard

@@ -3,8 +3,9 @@
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.auth.permissions import CareCategory
@@ -271,6 +272,34 @@ class PrivacySettings(BaseModel):
     audit_retention_days: int = Field(default=365, ge=180)
 
 
+class WebSettings(BaseModel):
+    """The H5 client and the dashboard (app/web). The grid map is drawn from our own GeoJSON; a tile
+    background is optional: an XYZ template in Web Mercator whose coordinates are WGS-84/CGCS2000
+    (OpenStreetMap, 天地图 `_w` layers), e.g. https://tiles.example.cn/{z}/{x}/{y}.png. GCJ-02
+    sources (AMap, Tencent) would sit about 500 m off our WGS-84 grids and are not supported."""
+
+    tile_url: str = ""
+    tile_attribution: str = ""
+
+    @field_validator("tile_url")
+    @classmethod
+    def _xyz_template(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError("tile_url must be an http(s) URL")
+        if not all(p in value for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("tile_url must contain {z}, {x} and {y}")
+        return value
+
+    @property
+    def tile_origin(self) -> str:
+        """scheme://host[:port] of the tiles, for the pages' img-src ('' when none)."""
+        parts = urlsplit(self.tile_url)
+        return f"{parts.scheme}://{parts.netloc}" if self.tile_url else ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LINLI_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -297,6 +326,7 @@ class Settings(BaseSettings):
     course: CourseSettings = CourseSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     privacy: PrivacySettings = PrivacySettings()
+    web: WebSettings = WebSettings()
     # Origins of the H5 client allowed by CORS (exact, no wildcard), e.g.
     # LINLI_CORS_ORIGINS='["https://h5.example.cn"]'; empty: no cross-origin browser access.
     cors_origins: list[str] = []

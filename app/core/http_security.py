@@ -44,6 +44,15 @@ WEB_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+def web_csp(tile_origin: str = "") -> str:
+    """WEB_CSP, with the map tiles' origin (settings.web) allowed as an image source."""
+    if not tile_origin:
+        return WEB_CSP
+    return WEB_CSP.replace("img-src 'self' blob: data:", f"img-src 'self' blob: data: {tile_origin}")
+
+
 WEB_PREFIXES = ("/m/", "/admin/")
 # The docs pages are a few KB; anything bigger is passed on without a script hash.
 _DOCS_MAX_BUFFER = 256 * 1024
@@ -81,8 +90,9 @@ def _with_defaults(headers: Iterable[tuple[bytes, bytes]], extra: list[tuple[byt
 class SecurityHeaders:
     """Add nosniff, frame denial, no-referrer, a CSP and (over https) HSTS to every response."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, tile_origin: str = "") -> None:
         self.app = app
+        self.web_csp = web_csp(tile_origin)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,7 +107,7 @@ class SecurityHeaders:
         if path in DOCS_PATHS:
             await self._docs(scope, receive, send, extra)
             return
-        csp = WEB_CSP if path.startswith(WEB_PREFIXES) else API_CSP
+        csp = self.web_csp if path.startswith(WEB_PREFIXES) else API_CSP
         extra.append((b"content-security-policy", csp.encode()))
 
         async def send_with_headers(message: Message) -> None:

@@ -6,7 +6,7 @@ kept out of the OpenAPI document. /web/ holds what both share (api.js, base.css)
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse
 
 from app.core.errors import NotFound
@@ -38,6 +38,13 @@ def _serve(app: str):  # type: ignore[no-untyped-def]
         return _file(app, path)
 
     return serve
+
+
+@router.get("/web/config.json")
+async def web_config(request: Request) -> dict[str, str]:
+    """What the pages need to know of the server's settings: the optional map tiles."""
+    web = request.app.state.settings.web
+    return {"tile_url": web.tile_url, "tile_attribution": web.tile_attribution}
 
 
 for _app in APPS:

@@ -13,11 +13,14 @@ tests fail, not skip, without it. Screenshots go to var/e2e-artifacts/<backend>/
 """
 
 import contextlib
+import http.server
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import BACKENDS, PG_URL
@@ -51,6 +55,37 @@ class Server:
     base: str
     backend: str
     artifacts: Path
+    tiles: list[str]  # paths the map tile server was asked for
+
+
+@contextlib.contextmanager
+def tile_server() -> Iterator[tuple[str, list[str]]]:
+    """A stand-in for a map tile server on loopback (settings.web.tile_url): a grey 256 px PNG
+    for every /{z}/{x}/{y}.png, and the list of tiles asked for."""
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (210, 210, 200)).save(buf, format="PNG")
+    png, asked = buf.getvalue(), []
+
+    class Tiles(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(png)))
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}/{{z}}/{{x}}/{{y}}.png", asked
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -60,8 +95,13 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     tmp = tmp_path_factory.mktemp(f"e2e_{backend}")
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     dbs = DatabaseFactory(backend, workdir=tmp, pg_url=PG_URL, worker=f"e2e_{worker}")
+    tiles = contextlib.ExitStack()
+    tile_url, asked = tiles.enter_context(tile_server())
+    request.addfinalizer(tiles.close)
     env = {
         **os.environ,
+        "LINLI_WEB__TILE_URL": tile_url,
+        "LINLI_WEB__TILE_ATTRIBUTION": "底图：本地测试瓦片",
         "DATABASE_URL": dbs.copy(),
         "LINLI_ENV": "dev",
         "LINLI_MEDIA__ROOT": str(tmp / "media"),
@@ -94,7 +134,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         artifacts = Path(os.environ.get("LINLI_E2E_ARTIFACTS", ROOT / "var" / "e2e-artifacts")) / backend
         artifacts.mkdir(parents=True, exist_ok=True)
         print(f"\nE2E screenshots ({backend}): {artifacts}")  # noqa: T201
-        yield Server(base, backend, artifacts)
+        yield Server(base, backend, artifacts, asked)
     finally:
         proc.terminate()
         try:
@@ -121,8 +161,6 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def photo(tmp_path: Path) -> Path:
-    from PIL import Image
-
     path = tmp_path / "photo.jpg"
     Image.new("RGB", PHOTO_SIZE, (200, 80, 40)).save(path, quality=85)
     return path
@@ -204,6 +242,14 @@ def test_report_claim_resolve_and_rate_move_the_dashboard(pages: Pages, photo: P
     staff_login(admin, "#login", "jd_admin")
     before = kpis(admin)
     open_before = grid_open(admin)
+    # The configured tiles lie under the grids (the page's CSP allows their host, or it fails).
+    expect(admin.locator("#grid-map g.tiles image").first).to_be_attached()
+    expect(admin.get_by_text("底图：本地测试瓦片")).to_be_visible()
+    admin.wait_for_function(
+        "() => [...document.querySelectorAll('#grid-map g.tiles image')].length > 0"
+        " && performance.getEntriesByType('resource').some((e) => e.name.endsWith('.png'))"
+    )
+    assert any(path.endswith(".png") for path in pages.server.tiles)
     pages.shot(admin, "01-dashboard-before")
 
     # 刘奶奶 reports a broken light with a photo, located by the browser's geolocation.

@@ -4,8 +4,15 @@ not be reachable through them. The browser tests (test_browser.py) show the page
 import re
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
+from app.core.config import WebSettings
 from app.core.http_security import API_CSP, WEB_CSP
+from app.main import create_app
+from app.media.storage import InMemoryStorage
+from app.wechat.client import FakeWeChatClient
+from tests.conftest import make_settings
 
 
 async def test_pages_are_served_with_the_web_policy(client: httpx.AsyncClient) -> None:
@@ -59,3 +66,34 @@ async def test_nothing_outside_the_static_folders_is_served(client: httpx.AsyncC
 async def test_pages_stay_out_of_the_openapi_document(client: httpx.AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not [p for p in paths if p.split("/")[1] in ("m", "admin", "web")]
+
+
+async def test_without_tiles_the_map_needs_no_other_host(client: httpx.AsyncClient) -> None:
+    r = await client.get("/web/config.json")
+    assert r.status_code == 200
+    assert r.json() == {"tile_url": "", "tile_attribution": ""}
+    assert (await client.get("/admin/")).headers["content-security-policy"] == WEB_CSP
+
+
+async def test_configured_tiles_are_offered_and_their_host_allowed(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = make_settings(database_url, tmp_path)
+    tiles = "https://t0.tianditu.example/{z}/{x}/{y}.png"
+    settings.web = WebSettings(tile_url=tiles, tile_attribution="天地图")
+    app = create_app(settings, wechat=FakeWeChatClient(), storage=InMemoryStorage())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        config = (await c.get("/web/config.json")).json()
+        page_csp = (await c.get("/admin/")).headers["content-security-policy"]
+        api_csp = (await c.get("/healthz")).headers["content-security-policy"]
+    await app.state.engine.dispose()
+    assert config == {"tile_url": tiles, "tile_attribution": "天地图"}
+    assert "img-src 'self' blob: data: https://t0.tianditu.example;" in page_csp
+    assert "connect-src 'self';" in page_csp  # only images may come from there
+    assert api_csp == API_CSP
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://tiles.example/{z}/{x}/{y}.png", "https://tiles.example/{z}/{x}.png", "/{z}/{x}/{y}.png"]
+)
+def test_a_tile_url_that_is_not_an_xyz_template_is_refused(url: str) -> None:
+    with pytest.raises(ValidationError):
+        WebSettings(tile_url=url)

@@ -117,9 +117,10 @@ async function trend(scope, now) {
 }
 
 async function mapAndOverdue(scope) {
-  const [grids, open] = await Promise.all([
+  const [grids, open, tiles] = await Promise.all([
     apiAll("grids", { coord_system: "wgs84", community_id: scope.community_id }),
     apiAll("tickets", { view: "all", status: OPEN_STATUSES, community_id: scope.community_id }),
+    fetch("/web/config.json").then((r) => (r.ok ? r.json() : {})),
   ]);
   const counts = new Map();
   for (const t of open) {
@@ -132,7 +133,7 @@ async function mapAndOverdue(scope) {
   const names = new Map(grids.map((g) => [g.id, g.name]));
   const overdue = open.filter((t) => t.response_overdue || t.resolve_overdue);
   return [
-    h("section", { class: "card" }, h("h3", null, `网格地图：未办结 ${open.length} 件，超时 ${overdue.length} 件`), gridMap(grids, counts)),
+    h("section", { class: "card" }, h("h3", null, `网格地图：未办结 ${open.length} 件，超时 ${overdue.length} 件`), gridMap(grids, counts, tiles)),
     h(
       "section",
       { class: "card", id: "overdue" },

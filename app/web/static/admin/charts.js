@@ -1,5 +1,6 @@
 // Small hand-written SVG charts: a rate line chart over days (with ticket-count bars) and the
-// grid map coloured by overdue open tickets. No library, no tiles: our own GeoJSON only.
+// grid map coloured by overdue open tickets. No library: our own GeoJSON, over optional map tiles
+// (settings.web.tile_url, an XYZ template in Web Mercator with WGS-84 coordinates).
 import { centroid, gridLabel, h, pct, polygonPoints, projection, s } from "../web/api.js";
 
 /**
@@ -55,17 +56,44 @@ export function trendChart(days, lines) {
 export const overdueColor = (open, overdue) => (overdue > 0 ? "#e35d6a" : open > 0 ? "#ffe08a" : "#cfe8d5");
 
 /** grids: GridRead list (WGS-84); counts: Map grid_id -> {open, overdue}. */
-export function gridMap(grids, counts) {
+// Web Mercator tile numbers (fractional) of a point, and the point of a tile corner, at zoom z.
+const tileX = (lng, n) => ((lng + 180) / 360) * n;
+const tileY = (lat, n) => {
+  const r = (lat * Math.PI) / 180;
+  return ((1 - Math.log(Math.tan(r) + 1 / Math.cos(r)) / Math.PI) / 2) * n;
+};
+const tileLng = (x, n) => (x / n) * 360 - 180;
+const tileLat = (y, n) => (Math.atan(Math.sinh(Math.PI * (1 - (2 * y) / n))) * 180) / Math.PI;
+
+/** <image> tiles covering the projection's bounding box, about 256 px each on screen. */
+export function tileLayer(proj, url) {
+  const [minX, minY, maxX, maxY] = proj.bbox;
+  const z = Math.max(3, Math.min(19, Math.round(Math.log2(((proj.width / 256) * 360) / Math.max(maxX - minX, 1e-6)))));
+  const n = 2 ** z;
+  const images = [];
+  for (let x = Math.floor(tileX(minX, n)); x <= Math.floor(tileX(maxX, n)); x++) {
+    for (let y = Math.floor(tileY(maxY, n)); y <= Math.floor(tileY(minY, n)); y++) {
+      const [x0, y0] = proj.toXY([tileLng(x, n), tileLat(y, n)]);
+      const [x1, y1] = proj.toXY([tileLng(x + 1, n), tileLat(y + 1, n)]);
+      const href = url.replace("{z}", z).replace("{x}", x).replace("{y}", y);
+      images.push(s("image", { href, x: x0, y: y0, width: x1 - x0, height: y1 - y0, preserveAspectRatio: "none" }));
+    }
+  }
+  return s("g", { class: "tiles" }, images);
+}
+
+export function gridMap(grids, counts, tiles = {}) {
   const proj = projection(grids, 560);
   const shapes = grids.map((g) => {
     const c = counts.get(g.id) || { open: 0, overdue: 0 };
     const fill = overdueColor(c.open, c.overdue);
     const pts = polygonPoints(g.boundary, proj);
     const [cx, cy] = proj.toXY(centroid(g.boundary));
+    const shape = { fill, stroke: "#555", "stroke-width": 1, "fill-opacity": tiles.tile_url ? 0.55 : 1 };
     return s(
       "g",
       { "data-grid": g.code, "data-open": c.open, "data-overdue": c.overdue },
-      pts.map((p) => s("polygon", { points: p, fill, stroke: "#555", "stroke-width": 1 })),
+      pts.map((p) => s("polygon", { ...shape, points: p })),
       s("title", null, `${g.name}：未办结 ${c.open} 件，超时 ${c.overdue} 件`),
       gridLabel(g.name).map((line, i) => s("text", { x: cx, y: cy - 8 + i * 13, "text-anchor": "middle" }, line)),
       s("text", { x: cx, y: cy + 20, "text-anchor": "middle" }, c.open ? `${c.open}件${c.overdue ? `/超${c.overdue}` : ""}` : ""),
@@ -74,7 +102,13 @@ export function gridMap(grids, counts) {
   return h(
     "div",
     null,
-    s("svg", { class: "chart map", id: "grid-map", viewBox: `0 0 ${proj.width} ${proj.height}`, role: "img", "aria-label": "网格地图" }, shapes),
+    s(
+      "svg",
+      { class: "chart map", id: "grid-map", viewBox: `0 0 ${proj.width} ${proj.height}`, role: "img", "aria-label": "网格地图" },
+      tiles.tile_url ? tileLayer(proj, tiles.tile_url) : null,
+      shapes,
+    ),
+    tiles.tile_attribution ? h("p", { class: "muted attribution" }, tiles.tile_attribution) : null,
     h(
       "div",
       { class: "legend muted" },
