@@ -10,11 +10,9 @@ Runs on SQLite (a migrated file) and, when LINLI_TEST_POSTGRES_URL is set, on Po
 """
 
 import asyncio
-import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +32,7 @@ from app.core.clock import SystemClock
 from app.core.db import create_engine
 from app.core.idempotency import IdempotencyRecord
 from app.ticket.models import Ticket
+from tests import server as uvicorn
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
 from tests.factories import bearer, make_category, make_world
@@ -53,12 +52,6 @@ BACKENDS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """`uvicorn app.main:app` on loopback; a new port on every start."""
 
@@ -69,26 +62,12 @@ class Server:
         self.starts = 0
 
     def start(self) -> None:
-        port = _free_port()
+        port = uvicorn.free_port()
         self.starts += 1
         log = self.logs / f"server-{self.starts}.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        self.proc = uvicorn.start(port, self.env, log)
         self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"server not ready: {log.read_text()[-3000:]}")
+        uvicorn.wait_ready(self.base, self.proc, log)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -97,13 +76,8 @@ class Server:
         assert self.proc.returncode == -signal.SIGKILL
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            uvicorn.stop(self.proc)
 
 
 @dataclass

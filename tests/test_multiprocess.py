@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from app.core.config import Settings
 from app.core.db import create_engine
 from app.notification.models import Notification, OutboxMessage
 from app.ticket.models import Ticket
+from tests import server as uvicorn
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
 from tests.factories import World, bearer, make_category, make_world
@@ -62,12 +62,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Cluster:
     url: str
@@ -80,28 +74,6 @@ class Cluster:
 
     def auth(self, user) -> dict[str, str]:  # type: ignore[no-untyped-def]
         return bearer(self.settings, SystemClock(), user)  # type: ignore[arg-type]
-
-
-def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"server not ready: {log.read_text()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +112,9 @@ async def _cluster(
         "LINLI_BACKGROUND": "true" if background else "false",
         "LINLI_RATE_LIMIT__LOGIN__PER_IP": "5",
     }
-    ports = _free_port(), _free_port()
+    ports = uvicorn.free_port(), uvicorn.free_port()
     logs = tmp_path / "a.log", tmp_path / "b.log"
-    procs = [_start(p, env, log) for p, log in zip(ports, logs, strict=True)]
+    procs = [uvicorn.start(p, env, log) for p, log in zip(ports, logs, strict=True)]
     if worker:
         # The same command as the worker service in docker-compose.yml.
         procs.append(
@@ -157,7 +129,7 @@ async def _cluster(
     try:
         bases = [f"http://127.0.0.1:{p}" for p in ports]
         for base, proc, log in zip(bases, procs, logs, strict=False):
-            await asyncio.to_thread(_wait_ready, base, proc, log)
+            await asyncio.to_thread(uvicorn.wait_ready, base, proc, log)
         yield Cluster(pg_database, settings, world, str(category.id), bases[0], bases[1], maker)
     finally:
         for proc in procs:

@@ -17,24 +17,21 @@ import http.server
 import io
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from tests.conftest import BACKENDS, PG_URL
 from tests.dbutil import DatabaseFactory
+from tests.server import ROOT, serving
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("LINLI_E2E_CHROMIUM", "/usr/bin/chromium"))
 PHOTO_SIZE = (640, 480)
 # Inside 西一路社区第1网格 (xyl-xyl-g1), one of 张网格's grids (WGS-84, as browsers report it).
@@ -42,12 +39,6 @@ SPOT = {"latitude": 34.2705, "longitude": 108.949}
 GRID = "xyl-xyl-g1"
 
 expect.set_options(timeout=20_000)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -110,38 +101,13 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     }
     env.pop("REDIS_URL", None)
     subprocess.run([sys.executable, "-m", "app.demo"], cwd=ROOT, env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = tmp / "server.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        artifacts = Path(os.environ.get("LINLI_E2E_ARTIFACTS", ROOT / "var" / "e2e-artifacts")) / backend
-        artifacts.mkdir(parents=True, exist_ok=True)
-        print(f"\nE2E screenshots ({backend}): {artifacts}")  # noqa: T201
-        yield Server(base, backend, artifacts, asked)
+        with serving(env, tmp / "server.log") as base:
+            artifacts = Path(os.environ.get("LINLI_E2E_ARTIFACTS", ROOT / "var" / "e2e-artifacts")) / backend
+            artifacts.mkdir(parents=True, exist_ok=True)
+            print(f"\nE2E screenshots ({backend}): {artifacts}")  # noqa: T201
+            yield Server(base, backend, artifacts, asked)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
         dbs.drop_all()
 
 

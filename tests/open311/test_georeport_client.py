@@ -5,10 +5,6 @@ both of its output formats, against the app served by uvicorn on loopback."""
 import asyncio
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,19 +19,11 @@ from app.open311 import service
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
 from tests.factories import make_category, make_world
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.server import serving
 
 
 @contextlib.contextmanager
 def _server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -44,33 +32,8 @@ def _server(database_url: str, tmp_path: Path) -> Iterator[str]:
         "LINLI_BACKGROUND": "false",
     }
     env.pop("REDIS_URL", None)
-    log = tmp_path / "server.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not ready: {log.read_text()[-2000:]}")
-            time.sleep(0.2)
+    with serving(env, tmp_path / "server.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _as_list(value):  # type: ignore[no-untyped-def]
