@@ -474,6 +474,9 @@ async def real_server(
         assert app.state.storage.objects == {}
 
 
+RESET = b"(connection reset)"
+
+
 async def _raw_upload(
     port: int, auth: dict[str, str], head: dict[str, str], body_chunks: AsyncIterator[bytes]
 ) -> tuple[bytes, bytes, int]:
@@ -492,7 +495,12 @@ async def _raw_upload(
     pumping = asyncio.create_task(pump())
     rest = b""
     try:
-        status_line = await asyncio.wait_for(reader.readline(), 10)
+        try:
+            status_line = await asyncio.wait_for(reader.readline(), 10)
+        except ConnectionResetError:
+            # The server answered and closed with our unread bytes in its buffer: its kernel's
+            # reset can reach us first and take the answer with it (the lingering-close race).
+            return RESET, rest, sent
         pumping.cancel()
         # The server closes at once (Connection: close) with our unread bytes in its buffer, so
         # the kernel may reset the connection before the rest of the answer is read.
@@ -544,7 +552,8 @@ async def test_over_a_real_socket_an_endless_chunked_body_is_cut_off(real_server
         {"Content-Type": "multipart/form-data; boundary=xyz", "Transfer-Encoding": "chunked"},
         endless(),
     )
-    assert status.startswith(b"HTTP/1.1 413"), status
+    # A 413, or (when the server's reset overtakes its answer under load) a connection cut off.
+    assert status.startswith(b"HTTP/1.1 413") or status == RESET, status
     assert not rest or b"request.too_large" in rest
     # Refused long before the end (loopback socket buffers hold a few MB at most).
     assert sent < 100 * 1024 * 1024
