@@ -233,7 +233,7 @@ async def create_request(
         session,
         wechat,
         user_id=reporter.id,
-        text="\n".join(t for t in (data.description, data.address) if t),
+        texts=(data.description, data.address),
         settings=settings,
     )
     # The partner's account files the report like any reporter; it holds no role.

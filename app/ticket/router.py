@@ -81,8 +81,7 @@ async def create_ticket(
             session,
             request.app.state.wechat,
             user_id=user.id,
-            # The address is free text too, and the public board shows part of it.
-            text="\n".join(t for t in (body.description, body.address) if t),
+            texts=(body.description, body.address),
             settings=settings,
         )
         ticket, duplicates = await service.create_ticket(

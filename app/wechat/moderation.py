@@ -13,6 +13,7 @@ web console) are not checked ("none").
 
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -103,10 +104,18 @@ async def check_text(
 
 
 async def screen_text(
-    session: AsyncSession, wechat: WeChatClient, *, user_id: uuid.UUID, text: str, settings: Settings
+    session: AsyncSession,
+    wechat: WeChatClient,
+    *,
+    user_id: uuid.UUID,
+    texts: Iterable[str | None],
+    settings: Settings,
 ) -> tuple[TextVerdict, str | None]:
-    """check_text for what this user submits (with their openid, if they have one)."""
+    """check_text for the free texts this user submits, in one call (with their openid, if they
+    have one). Reports and orders pass their description and their address: the address is free
+    text too, and the public board shows part of it."""
     openid = await identity.openid_of(session, user_id)
+    text = "\n".join(t for t in texts if t)
     return await check_text(wechat, openid=openid, text=text, scene=settings.wechat.sec_check_scene)
 
 
